@@ -1,0 +1,5 @@
+import sys
+
+from fdiff.cli import main
+
+sys.exit(main())
