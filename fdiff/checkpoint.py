@@ -1,0 +1,101 @@
+"""Checkpoints: written atomically, read with ``weights_only=True`` only.
+
+Two kinds, both plain dicts of tensors and primitives (see docs/contracts.md):
+
+- the model file ``RUN_DIR/model.pt`` (format ``fdiff-model-1``): configs + EMA weights;
+- the training state ``RUN_DIR/checkpoints/last.pt`` (format ``fdiff-train-1``): model, EMA,
+  optimizer, step and RNG states, enough to resume bit-for-bit on the same device.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fdiff.config import DiffusionConfig, ModelConfig, _from_dict, to_plain
+from fdiff.diffusion import GaussianDiffusion
+from fdiff.errors import FdiffError
+from fdiff.io import atomic_path
+from fdiff.models import build_model
+
+MODEL_FORMAT = "fdiff-model-1"
+TRAIN_FORMAT = "fdiff-train-1"
+
+
+def save(obj: dict[str, Any], path: str | Path) -> None:
+    """torch.save to a temporary name, fsync, rename: never a half-written checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load(path: str | Path, expected_format: str, map_location="cpu") -> dict[str, Any]:
+    """torch.load with weights_only=True; a file that needs unpickling is refused, not run."""
+    path = Path(path)
+    if not path.is_file():
+        raise FdiffError(f"{path}: checkpoint not found")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise FdiffError(
+            f"{path}: not a weights-only checkpoint (refused, never unpickled): "
+            f"{str(e).splitlines()[0][:200]}"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise FdiffError(f"{path}: unreadable or truncated checkpoint ({e})") from None
+    if not isinstance(obj, dict) or obj.get("format") != expected_format:
+        found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+        raise FdiffError(f"{path}: expected a {expected_format!r} file, found {found!r}")
+    return obj
+
+
+def model_state(
+    model_cfg: ModelConfig, diffusion_cfg: DiffusionConfig, state_dict: dict, step: int
+) -> dict[str, Any]:
+    """The model file's contents."""
+    return {
+        "format": MODEL_FORMAT,
+        "arch": model_cfg.arch if model_cfg.arch == "ddpm" else model_cfg.decoding,
+        "model": to_plain(model_cfg),
+        "diffusion": to_plain(diffusion_cfg),
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "step": int(step),
+    }
+
+
+def load_state_dict_checked(model: torch.nn.Module, state_dict: dict, path: Path) -> None:
+    """load_state_dict with a one-line error when the checkpoint is of another architecture."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shape = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
+    if missing or unexpected or shape:
+        what = (
+            f"missing {missing[0]!r}"
+            if missing
+            else f"unexpected {unexpected[0]!r}"
+            if unexpected
+            else f"shape of {shape[0]!r} is {tuple(state_dict[shape[0]].shape)}, "
+            f"model has {tuple(own[shape[0]].shape)}"
+        )
+        raise FdiffError(
+            f"{path}: checkpoint does not fit this architecture "
+            f"({len(missing)} missing, {len(unexpected)} unexpected, {len(shape)} mis-shaped "
+            f"tensors; first: {what})"
+        )
+    model.load_state_dict(state_dict)
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, GaussianDiffusion]:
+    """Read ``model.pt``: the network in eval mode with its EMA weights, and its diffusion."""
+    path = Path(path)
+    obj = load(path, MODEL_FORMAT)
+    model_cfg = _from_dict(ModelConfig, obj["model"], f"{path}: model")
+    diffusion_cfg = _from_dict(DiffusionConfig, obj["diffusion"], f"{path}: diffusion")
+    model = build_model(model_cfg)
+    load_state_dict_checked(model, obj["state_dict"], path)
+    return model.to(device).eval(), GaussianDiffusion(diffusion_cfg).to(device)

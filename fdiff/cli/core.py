@@ -1,0 +1,254 @@
+"""Verbs of the core model: summary, train, sample, segment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from fdiff.config import ARCH_VARIANTS, RunConfig, model_config_from_dict
+from fdiff.errors import FdiffError
+from fdiff.io import atomic_path
+
+log = logging.getLogger("fdiff")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="parameters per part and forward GFLOPs per sample")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--arch", default="factorized", choices=sorted(ARCH_VARIANTS))
+    p.add_argument("--num-regions", type=int, default=3)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("train", help="train a model, or resume the run in --out")
+    p.add_argument("--config", required=True, type=Path, help="run YAML (model/diffusion/train)")
+    p.add_argument("--data", required=True, type=Path, help="dataset HDF5")
+    p.add_argument("--out", required=True, type=Path, help="run directory")
+    p.add_argument("--split", default="train")
+    p.add_argument("--arch", choices=sorted(ARCH_VARIANTS), help="override model arch/decoding")
+    p.add_argument("--steps", type=int, help="override train.steps")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="generate images and their masks (Algorithm 2)")
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--num", required=True, type=int, help="number of images")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
+    p.add_argument("--steps", type=int, default=100, help="DDIM steps (DDPM uses all T)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", type=int, nargs="*", help="class labels, cycled (conditional)")
+    p.add_argument("--soft-masks", action="store_true", help="also store the K soft masks")
+    p.add_argument("--trajectory", type=int, nargs="*", help="record x_t at these t (Fig. 10)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("segment", help="segment real images: noise to t, one pass (Sec. 3.4)")
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--split", default="test")
+    p.add_argument("--t", type=int, default=30)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--soft-masks", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_segment)
+
+
+def _device(name: str) -> torch.device:
+    from fdiff.train import resolve_device
+
+    return resolve_device(name)
+
+
+def cmd_summary(args) -> int:
+    from fdiff.summary import summarize
+
+    arch, decoding = ARCH_VARIANTS[args.arch]
+    cfg = model_config_from_dict(
+        {
+            "preset": args.preset,
+            "arch": arch,
+            "decoding": decoding,
+            "num_regions": args.num_regions,
+        },
+        "--preset",
+    )
+    s = summarize(cfg, args.preset)
+    if args.json:
+        print(json.dumps(s.__dict__, indent=2))
+        return 0
+    print(f"{s.preset} {s.arch} ({cfg.resolution} px, K={cfg.num_regions})")
+    for part, n in s.parameters.items():
+        print(f"  {part:<16} {n / 1e6:9.2f} M")
+    print(f"  {'total':<16} {s.total_parameters / 1e6:9.2f} M")
+    print(f"  forward          {s.gflops_forward:9.2f} GFLOP/sample")
+    if s.gflops_masks_only is not None:
+        print(f"  masks only       {s.gflops_masks_only:9.2f} GFLOP/sample")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from fdiff.data.hdf5 import H5ImageDataset
+    from fdiff.train import EXIT_PREEMPTED, Preempted, Trainer
+
+    cfg = RunConfig.from_yaml(args.config)
+    d = cfg.to_dict()
+    if args.arch:
+        d["model"]["arch"], d["model"]["decoding"] = ARCH_VARIANTS[args.arch]
+    if args.steps is not None:
+        d["train"]["steps"] = args.steps
+    cfg = RunConfig.from_dict(d, str(args.config))
+    dataset = H5ImageDataset(args.data, args.split)
+    res = dataset[0][0].shape[-1]
+    if res != cfg.model.resolution:
+        raise FdiffError(
+            f"{args.data}: images are {res} px but model.resolution is {cfg.model.resolution}"
+        )
+    try:
+        path = Trainer(cfg, dataset, args.out).run()
+    except Preempted as e:
+        print(f"fdiff train: preempted: {e}", file=sys.stderr)
+        return EXIT_PREEMPTED
+    log.info("model written to %s", path)
+    return 0
+
+
+def _write_h5(path: Path, arrays: dict[str, np.ndarray], attrs: dict) -> None:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in arrays.items():
+            chunks = (1, *value.shape[1:]) if value.ndim >= 3 else None
+            f.create_dataset(key, data=value, chunks=chunks)
+        for key, value in attrs.items():
+            f.attrs[key] = value
+
+
+def cmd_sample(args) -> int:
+    from fdiff.checkpoint import load_model
+    from fdiff.samplers import ddim_sample, ddpm_sample
+    from fdiff.visual import to_uint8
+
+    if args.num < 1:
+        raise FdiffError(f"--num {args.num}: expected a positive number of images")
+    device = _device(args.device)
+    model, diffusion = load_model(args.model, device)
+    cfg = model.cfg
+    if cfg.num_classes and not args.classes:
+        args.classes = list(range(cfg.num_classes))
+    g = torch.Generator(device).manual_seed(args.seed)
+    images, masks, soft, labels = [], [], [], []
+    traj_x, traj_m, traj_t = [], [], []
+    record = set(args.trajectory or [])
+    t0 = time.time()
+    for start in tqdm(range(0, args.num, args.batch_size), desc="sample batches"):
+        n = min(args.batch_size, args.num - start)
+        y = None
+        if cfg.num_classes:
+            y = torch.tensor(
+                [args.classes[(start + i) % len(args.classes)] for i in range(n)], device=device
+            )
+            labels.append(y.cpu().numpy())
+        shape = (n, cfg.in_channels, cfg.resolution, cfg.resolution)
+        if args.sampler == "ddpm":
+            out = ddpm_sample(model, diffusion, shape, y=y, generator=g, record=record)
+        else:
+            out = ddim_sample(model, diffusion, shape, args.steps, y=y, generator=g, record=record)
+        images.append(to_uint8(out.images))
+        if out.masks is not None:
+            masks.append(out.masks.argmax(1).to(torch.uint8).cpu().numpy())
+            if args.soft_masks:
+                soft.append(out.masks.half().cpu().numpy())
+        if start == 0 and out.trajectory:  # the refinement figure needs one batch
+            for t, x, m in out.trajectory:
+                traj_t.append(t)
+                traj_x.append(to_uint8(x))
+                if m is not None:
+                    traj_m.append(m.argmax(1).to(torch.uint8).numpy())
+    arrays = {"images": np.concatenate(images)}
+    if masks:
+        arrays["masks"] = np.concatenate(masks)
+    if soft:
+        arrays["soft_masks"] = np.concatenate(soft)
+    if labels:
+        arrays["labels"] = np.concatenate(labels).astype(np.int64)
+    if traj_t:
+        arrays["trajectory/images"] = np.stack(traj_x)
+        arrays["trajectory/t"] = np.array(traj_t, dtype=np.int64)
+        if traj_m:
+            arrays["trajectory/masks"] = np.stack(traj_m)
+    steps = diffusion.num_timesteps if args.sampler == "ddpm" else args.steps
+    _write_h5(
+        args.out,
+        arrays,
+        {
+            "checkpoint": str(args.model),
+            "arch": cfg.arch if cfg.arch == "ddpm" else cfg.decoding,
+            "sampler": args.sampler,
+            "steps": steps,
+            "seed": args.seed,
+            "num_regions": cfg.num_regions if cfg.factorized else 0,
+        },
+    )
+    dt = time.time() - t0
+    log.info("%d samples in %.1fs (%.2f images/s) -> %s", args.num, dt, args.num / dt, args.out)
+    return 0
+
+
+def cmd_segment(args) -> int:
+    from fdiff.checkpoint import load_model
+    from fdiff.data.hdf5 import H5ImageDataset
+    from fdiff.samplers import segment
+
+    device = _device(args.device)
+    model, diffusion = load_model(args.model, device)
+    if not model.cfg.factorized:
+        raise FdiffError(
+            f"{args.model}: a standard DDPM has no mask generator; use a factorized model"
+        )
+    data = H5ImageDataset(args.data, args.split)
+    g = torch.Generator(device).manual_seed(args.seed)
+    masks, soft = [], []
+    t0 = time.time()
+    for start in tqdm(range(0, len(data), args.batch_size), desc=f"segment t={args.t}"):
+        idx = list(range(start, min(start + args.batch_size, len(data))))
+        x0, labels = data.get_batch(idx)
+        y = None
+        if model.cfg.num_classes:  # class-conditional: segment under the image's own label
+            if (labels < 0).any():
+                raise FdiffError(
+                    f"{args.data}: /{args.split}/labels missing; a class-conditional model "
+                    "needs each image's class to segment it"
+                )
+            y = labels.to(device)
+        m = segment(model, diffusion, x0.to(device), args.t, y=y, generator=g)
+        masks.append(m.argmax(1).to(torch.uint8).cpu().numpy())
+        if args.soft_masks:
+            soft.append(m.half().cpu().numpy())
+    arrays = {"masks": np.concatenate(masks)}
+    if soft:
+        arrays["soft_masks"] = np.concatenate(soft)
+    _write_h5(
+        args.out,
+        arrays,
+        {
+            "data": str(args.data),
+            "split": args.split,
+            "t": args.t,
+            "num_regions": model.cfg.num_regions,
+            "method": "factorized" if model.cfg.decoding == "shared" else model.cfg.decoding,
+            "checkpoint": str(args.model),
+        },
+    )
+    dt = time.time() - t0
+    log.info("%d images in %.1fs (%.1f images/s) -> %s", len(data), dt, len(data) / dt, args.out)
+    return 0

@@ -1,0 +1,391 @@
+"""Training (Algorithm 1): Adam on the epsilon loss (Eq. 8) with EMA, checkpoints and resume.
+
+- The data order, the timesteps, the noise and the flips are drawn from RNGs seeded by the
+  config and saved in every checkpoint, so a run stopped and resumed ends with exactly the weights
+  of an uninterrupted one (on the same device and world size).
+- Checkpoints are written atomically every ``checkpoint_every`` steps and on SIGTERM/SIGUSR1
+  (what SLURM sends before the time limit); after such a signal training exits with
+  :data:`EXIT_PREEMPTED` so the workflow resubmits the job, which resumes.
+- Under torchrun (WORLD_SIZE > 1) the model is wrapped in DDP and the configured batch is the
+  global batch; rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
+
+from fdiff import checkpoint as ckpt
+from fdiff.config import RunConfig, to_plain
+from fdiff.diffusion import GaussianDiffusion
+from fdiff.errors import FdiffError
+from fdiff.io import atomic_path, write_text
+from fdiff.models import build_model
+
+log = logging.getLogger(__name__)
+
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: checkpoint saved after SIGTERM/SIGUSR1, rerun to resume
+METRICS_FIELDS = ["step", "loss", "lr", "images_per_s", "elapsed_s"]
+
+
+class Preempted(Exception):
+    """Raised after the checkpoint is saved in response to SIGTERM or SIGUSR1."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FdiffError("train.device = 'cuda' but CUDA is not available; use 'auto' or 'cpu'")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return torch.device(name)
+
+
+def ema_decay(step: int, rate: float, warmup: bool) -> float:
+    """EMA decay at ``step``: ``rate``, or min(rate, (1 + s) / (10 + s)) with the warm-up, so
+    that a short run's EMA is not dominated by the initial weights."""
+    return min(rate, (1 + step) / (10 + step)) if warmup else rate
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for every parameter."""
+    e = [p for p in ema.parameters()]
+    m = [p.detach() for p in model.parameters()]
+    torch._foreach_lerp_(e, m, 1.0 - decay)
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Deterministic batches by step: epoch e is a permutation seeded by (seed, e).
+
+    Step s takes global positions [s*B, (s+1)*B) of the concatenated epochs; rank r of W keeps
+    every W-th index. Starting at any step yields exactly the batches an uninterrupted run saw.
+    """
+
+    def __init__(self, n, global_batch, start_step, total_steps, seed, rank=0, world=1):
+        if n < 1:
+            raise FdiffError("the training split is empty")
+        if global_batch % world:
+            raise FdiffError(f"train.batch_size {global_batch} is not divisible by {world} ranks")
+        self.n, self.b, self.start, self.total = n, global_batch, start_step, total_steps
+        self.seed, self.rank, self.world = seed, rank, world
+        self._perm_epoch, self._perm = -1, None
+
+    def _perm_of(self, epoch: int) -> torch.Tensor:
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm, self._perm_epoch = torch.randperm(self.n, generator=g), epoch
+        return self._perm
+
+    def batch(self, step: int) -> list[int]:
+        idx = []
+        for pos in range(step * self.b, (step + 1) * self.b):
+            idx.append(int(self._perm_of(pos // self.n)[pos % self.n]))
+        return idx[self.rank :: self.world]
+
+    def __iter__(self):
+        for step in range(self.start, self.total):
+            yield self.batch(step)
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the torchrun process group when WORLD_SIZE > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    return DistInfo(dist.get_rank(), dist.get_world_size())
+
+
+class _SignalFlag:
+    """Records SIGTERM/SIGUSR1 so the loop can checkpoint between steps."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        with contextlib.suppress(ValueError):  # not the main thread: no handlers
+            for s in (signal.SIGTERM, signal.SIGUSR1):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+class Trainer:
+    """Runs Algorithm 1 on a dataset of (image [3 x H x W] in [-1, 1], label) pairs."""
+
+    def __init__(self, cfg: RunConfig, dataset: Dataset, out_dir: str | Path):
+        self.cfg, self.dataset, self.out = cfg, dataset, Path(out_dir)
+        self.ckpt_path = self.out / "checkpoints" / "last.pt"
+        self.model_path = self.out / "model.pt"
+        self.device = resolve_device(cfg.train.device)
+        self.dist = init_distributed(self.device)
+        tc = cfg.train
+        torch.manual_seed(tc.seed + self.dist.rank)  # dropout
+        self.model = build_model(cfg.model).to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False)
+        self.diffusion = GaussianDiffusion(cfg.diffusion).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=tc.lr)
+        # timesteps, noise, flips: one generator, saved with every checkpoint
+        self.gen = torch.Generator(self.device).manual_seed(tc.seed * 7919 + self.dist.rank)
+        self.step = 0
+        self.bad_steps = 0
+        self.cuda = self.device.type == "cuda"
+        if self.cuda and tc.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.ema = self.ema.to(memory_format=torch.channels_last)
+        self.net: nn.Module = self.model
+        if self.dist.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.cuda else None
+            )
+        if tc.compile:
+            t0 = time.time()
+            self.net = torch.compile(self.net)
+            log.info(
+                "torch.compile wrapped the model in %.1fs (compiles on first step)",
+                time.time() - t0,
+            )
+
+    # -- state ---------------------------------------------------------------------------------
+    def state(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "train": self.gen.get_state().cpu()}
+        if self.cuda:
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": ckpt.TRAIN_FORMAT,
+            "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "bad_steps": self.bad_steps,
+            "rng": rng,
+        }
+
+    def save_checkpoint(self) -> None:
+        if self.dist.main:
+            ckpt.save(self.state(), self.ckpt_path)
+            log.info("checkpoint: step %d -> %s", self.step, self.ckpt_path)
+        if self.dist.world > 1:
+            dist.barrier()
+
+    def resume(self) -> bool:
+        """Load ``checkpoints/last.pt`` if the run directory has one."""
+        if not self.ckpt_path.is_file():
+            return False
+        s = ckpt.load(self.ckpt_path, ckpt.TRAIN_FORMAT, map_location=self.device)
+        saved = RunConfig.from_dict(s["config"], f"{self.ckpt_path}: config")
+        for section in ("model", "diffusion"):
+            if getattr(saved, section) != getattr(self.cfg, section):
+                raise FdiffError(
+                    f"{self.ckpt_path}: the run directory holds a run with another {section} "
+                    f"config ({to_plain(getattr(saved, section))}); use a new --out directory"
+                )
+        ckpt.load_state_dict_checked(self.model, s["model"], self.ckpt_path)
+        self.ema.load_state_dict(s["ema"])
+        self.opt.load_state_dict(s["optimizer"])
+        self.step, self.bad_steps = int(s["step"]), int(s.get("bad_steps", 0))
+        torch.set_rng_state(s["rng"]["torch"].cpu())
+        self.gen.set_state(s["rng"]["train"].cpu())
+        if self.cuda and "cuda" in s["rng"]:
+            torch.cuda.set_rng_state(s["rng"]["cuda"].cpu(), self.device)
+        log.info("resumed %s at step %d", self.out, self.step)
+        return True
+
+    def write_model(self) -> Path:
+        """The final EMA weights as ``model.pt`` (docs/contracts.md)."""
+        if self.dist.main:
+            ckpt.save(
+                ckpt.model_state(
+                    self.cfg.model, self.cfg.diffusion, self.ema.state_dict(), self.step
+                ),
+                self.model_path,
+            )
+        return self.model_path
+
+    # -- one step -------------------------------------------------------------------------------
+    def lr_at(self, step: int) -> float:
+        tc = self.cfg.train
+        if tc.lr_warmup > 0:
+            return tc.lr * min(1.0, (step + 1) / tc.lr_warmup)
+        return tc.lr
+
+    def train_step(self, x0: torch.Tensor, y: torch.Tensor | None) -> float:
+        """Algorithm 1, one iteration: sample t and x_t, predict eps, back-propagate Eq. 8."""
+        tc = self.cfg.train
+        n = x0.shape[0]
+        if tc.flip:
+            flip = torch.rand(n, device=self.device, generator=self.gen) < 0.5
+            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
+        t = self.diffusion.sample_timesteps(n, self.device, self.gen)
+        noise = torch.randn(x0.shape, device=self.device, generator=self.gen)
+        if self.cuda and tc.channels_last:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr_at(self.step)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and tc.bf16):
+            loss = self.diffusion.loss(self.net, x0, t, noise, y)
+        value = loss.detach()
+        if self.dist.world > 1:
+            dist.all_reduce(value)
+            value /= self.dist.world
+        value = float(value)
+        if not math.isfinite(value):
+            self.bad_steps += 1
+            self.opt.zero_grad(set_to_none=True)
+            if self.bad_steps > tc.max_bad_steps:
+                raise FdiffError(
+                    f"non-finite loss ({value}) at step {self.step} "
+                    f"(after {self.bad_steps - 1} skipped of train.max_bad_steps = "
+                    f"{tc.max_bad_steps}); the last good checkpoint {self.ckpt_path} is kept"
+                )
+            log.warning("non-finite loss at step %d: step skipped", self.step)
+            return value
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.opt.step()
+        ema_update(self.ema, self.model, ema_decay(self.step, tc.ema_rate, tc.ema_warmup))
+        return value
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self) -> Path:
+        tc = self.cfg.train
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_text(self.out / "config.yaml", self.cfg.to_yaml())
+        self.resume()
+        if self.step >= tc.steps:
+            log.info("%s: already trained for %d steps", self.out, self.step)
+            return self.write_model()
+        if self.dist.main:
+            _truncate_metrics(self.out / "metrics.csv", self.step)
+        sampler = StepBatchSampler(
+            len(self.dataset), tc.batch_size, self.step, tc.steps, tc.seed,
+            self.dist.rank, self.dist.world,
+        )  # fmt: skip
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=tc.num_workers,
+            pin_memory=self.cuda,
+            persistent_workers=tc.num_workers > 0,
+        )
+        self.model.train()
+        bar = tqdm(
+            total=tc.steps, initial=self.step, desc=f"train {self.out.name}",
+            disable=not self.dist.main, dynamic_ncols=True, mininterval=2.0,
+        )  # fmt: skip
+        t_start = t_log = time.time()
+        losses: list[float] = []
+        with _SignalFlag() as stop:
+            for x0, y in loader:
+                x0 = x0.to(self.device, non_blocking=True)
+                y = y.to(self.device) if self.cfg.model.num_classes > 0 else None
+                losses.append(self.train_step(x0, y))
+                self.step += 1
+                bar.update(1)
+                if self.step % tc.log_every == 0 or self.step == tc.steps:
+                    now = time.time()
+                    rate = len(losses) * tc.batch_size / max(now - t_log, 1e-9)
+                    finite = [v for v in losses if math.isfinite(v)]
+                    mean = sum(finite) / max(len(finite), 1)
+                    bar.set_postfix(loss=f"{mean:.4f}", img_s=f"{rate:.1f}")
+                    if self.dist.main:
+                        _append_metrics(
+                            self.out / "metrics.csv",
+                            [self.step, mean, self.lr_at(self.step - 1), rate, now - t_start],
+                        )
+                    losses, t_log = [], now
+                if tc.sample_every and self.step % tc.sample_every == 0 and self.dist.main:
+                    self.sample_grid()
+                if self.step % tc.checkpoint_every == 0 or self.step == tc.steps:
+                    self.save_checkpoint()
+                if stop.signum is not None:
+                    self.save_checkpoint()
+                    bar.close()
+                    raise Preempted(
+                        f"signal {signal.Signals(stop.signum).name} at step {self.step}: "
+                        f"checkpoint saved to {self.ckpt_path}"
+                    )
+        bar.close()
+        return self.write_model()
+
+    @torch.no_grad()
+    def sample_grid(self) -> Path:
+        """A DDIM-50 grid of EMA samples with their masks: RUN_DIR/samples/step_XXXXXXX.png."""
+        from fdiff.samplers import ddim_sample
+        from fdiff.visual import save_sample_grid
+
+        n, res = self.cfg.train.sample_num, self.cfg.model.resolution
+        y = None
+        if self.cfg.model.num_classes:
+            y = torch.arange(n, device=self.device) % self.cfg.model.num_classes
+        g = torch.Generator(self.device).manual_seed(1234)
+        self.ema.eval()
+        out = ddim_sample(self.ema, self.diffusion, (n, 3, res, res), steps=50, y=y,
+                          generator=g, progress=False)  # fmt: skip
+        path = self.out / "samples" / f"step_{self.step:07d}.png"
+        save_sample_grid(out.images, out.masks, path)
+        return path
+
+
+def _append_metrics(path: Path, row: list) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(METRICS_FIELDS)
+        w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """On resume, drop rows logged after the checkpoint we resume from (they will be redone)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(keep)

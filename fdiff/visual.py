@@ -1,0 +1,67 @@
+"""Turning tensors into pictures: one region colour map for every figure, overlays and grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fdiff.io import atomic_path
+
+# One colour per region index, shared by every figure (colour-blind-friendly Okabe-Ito order).
+REGION_COLOURS = np.array(
+    [
+        [0, 114, 178],
+        [230, 159, 0],
+        [0, 158, 115],
+        [204, 121, 167],
+        [86, 180, 233],
+        [213, 94, 0],
+        [240, 228, 66],
+        [0, 0, 0],
+    ],
+    dtype=np.uint8,
+)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[N x 3 x H x W] in [-1, 1] -> uint8 [N x H x W x 3]."""
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def colorize(regions: np.ndarray) -> np.ndarray:
+    """Region indices [... x H x W] -> RGB uint8 [... x H x W x 3] in the shared colour map."""
+    return REGION_COLOURS[np.asarray(regions) % len(REGION_COLOURS)]
+
+
+def overlay(images: np.ndarray, regions: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend region colours over uint8 images [N x H x W x 3]."""
+    mixed = (1 - alpha) * images.astype(np.float32) + alpha * colorize(regions).astype(np.float32)
+    return mixed.round().astype(np.uint8)
+
+
+def grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
+    """Stack rows of images (each [N x H x W x 3] uint8, same N, H, W) into one picture."""
+    n, h, w, _ = rows[0].shape
+    out = np.full((len(rows) * (h + pad) + pad, n * (w + pad) + pad, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for i in range(n):
+            y, x = pad + r * (h + pad), pad + i * (w + pad)
+            out[y : y + h, x : x + w] = row[i]
+    return out
+
+
+def save_png(picture: np.ndarray, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(picture).save(tmp, format="PNG")
+
+
+def save_sample_grid(images: torch.Tensor, masks: torch.Tensor | None, path: str | Path) -> None:
+    """Generated images (top row) and, for factorized models, their region maps (bottom)."""
+    rows = [to_uint8(images)]
+    if masks is not None:
+        rows.append(colorize(masks.argmax(1).cpu().numpy()))
+    save_png(grid(rows), path)
