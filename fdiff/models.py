@@ -53,7 +53,11 @@ def fold_regions(h: torch.Tensor, m: torch.Tensor | None, k: int) -> torch.Tenso
 
 
 def combine_regions(eps_k: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Eq. 7: eps = sum_k eps_k * m_k; eps_k [N*K x 3 x H x W], m [N x K x H x W] -> [N x 3 x H x W]."""
+    """Eq. 7: eps = sum_k eps_k * m_k.
+
+    :param eps_k: [N*K x 3 x H x W] branch predictions; :param m: [N x K x H x W] masks.
+    :return: [N x 3 x H x W].
+    """
     n, k = m.shape[:2]
     eps_k = eps_k.reshape(n, k, *eps_k.shape[1:])
     return (eps_k * m.unsqueeze(2).to(eps_k.dtype)).sum(dim=1)
