@@ -11,6 +11,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 
@@ -166,9 +167,32 @@ class Upsample(nn.Module):
 
 
 class EmbedSequential(nn.Sequential):
-    """A sequence of blocks that each take (x, emb)."""
+    """A sequence of blocks that each take (x, emb).
+
+    With ``checkpoint = True`` (see :func:`set_activation_checkpointing`) a training forward
+    with gradients keeps only the block's inputs and recomputes its activations in the backward
+    pass (``torch.utils.checkpoint``, non-reentrant, RNG state preserved so dropout repeats).
+    """
+
+    checkpoint: bool = False
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        if self.checkpoint and self.training and torch.is_grad_enabled():
+            return torch.utils.checkpoint.checkpoint(self._run, x, emb, use_reentrant=False)
+        return self._run(x, emb)
+
+    def _run(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         for layer in self:
             x = layer(x, emb)
         return x
+
+
+def set_activation_checkpointing(model: nn.Module, on: bool = True) -> int:
+    """Turn activation checkpointing on or off for every :class:`EmbedSequential` of ``model``.
+
+    Trades about one extra forward per step for activation memory. Returns the number of blocks.
+    """
+    blocks = [m for m in model.modules() if isinstance(m, EmbedSequential)]
+    for m in blocks:
+        m.checkpoint = on
+    return len(blocks)

@@ -35,6 +35,7 @@ from fdiff.diffusion import GaussianDiffusion
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path, write_text
 from fdiff.models import build_model
+from fdiff.nn import set_activation_checkpointing
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ class Trainer:
         tc = cfg.train
         torch.manual_seed(tc.seed + self.dist.rank)  # dropout
         self.model = build_model(cfg.model).to(self.device)
+        set_activation_checkpointing(self.model, tc.checkpoint_activations)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.diffusion = GaussianDiffusion(cfg.diffusion).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=tc.lr)
