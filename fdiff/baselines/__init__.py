@@ -1,0 +1,1 @@
+"""Baselines: supervised U-Net, DatasetDDPM-unsup (K-means), GrabCut, and quoted rows."""

@@ -1,0 +1,141 @@
+"""Baseline verbs: train-supervised, segment-supervised, baseline-kmeans, baseline-grabcut."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from fdiff.errors import FdiffError
+
+log = logging.getLogger("fdiff")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-supervised", help="supervised U-Net on labelled training masks")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="run directory (model.pt, metrics.csv)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--preset", default="demo", help="U-Net size (fdiff.presets)")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_train_supervised)
+
+    p = sub.add_parser("segment-supervised", help="class maps of a split by the supervised U-Net")
+    p.add_argument("--seg-model", required=True, type=Path)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--split", default="test")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_segment_supervised)
+
+    p = sub.add_parser("baseline-kmeans", help="DatasetDDPM-unsup: K-means on DDPM features")
+    p.add_argument("--model", required=True, type=Path, help="trained standard DDPM model.pt")
+    p.add_argument("--data", required=True, type=Path, help="dataset HDF5 (fitting images)")
+    p.add_argument("--fit-split", default="train")
+    p.add_argument("--split", default="test", help="split to segment (ignored with --samples)")
+    p.add_argument("--samples", type=Path, help="segment this samples file's images instead")
+    p.add_argument("--ts", type=_ints, default=(), help="noise levels, e.g. 50,150,250")
+    p.add_argument("--blocks", type=_ints, default=(), help="decoder blocks, e.g. 1,2,4")
+    p.add_argument("--clusters", type=int, default=3, help="K")
+    p.add_argument("--fit-limit", type=int, default=5000, help="fitting images (0: all)")
+    p.add_argument("--pixels-per-image", type=int, default=256, help="0: every pixel")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_baseline_kmeans)
+
+    p = sub.add_parser("baseline-grabcut", help="OpenCV GrabCut from a centred rectangle")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--split", default="test")
+    p.add_argument("--margin", type=float, default=0.1, help="rectangle margin per side")
+    p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_baseline_grabcut)
+
+
+def _device(name: str) -> str:
+    from fdiff.train import resolve_device
+
+    return str(resolve_device(name))
+
+
+def cmd_train_supervised(args) -> int:
+    from fdiff.baselines.supervised import SupervisedConfig, train_supervised
+
+    if args.steps < 1 or args.batch_size < 1:
+        raise FdiffError(f"--steps {args.steps} --batch-size {args.batch_size}: expected >= 1")
+    cfg = SupervisedConfig(
+        preset=args.preset,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        split=args.split,
+        log_every=args.log_every,
+        device=_device(args.device),
+    )
+    train_supervised(args.data, args.out, cfg)
+    return 0
+
+
+def cmd_segment_supervised(args) -> int:
+    from fdiff.baselines.supervised import segment_supervised
+
+    segment_supervised(
+        args.seg_model, args.data, args.split, args.out, args.batch_size, _device(args.device)
+    )
+    return 0
+
+
+def cmd_baseline_kmeans(args) -> int:
+    from fdiff.baselines.kmeans_ddpm import KMeansDDPMConfig, run_kmeans_baseline
+
+    if args.clusters < 2:
+        raise FdiffError(f"--clusters {args.clusters}: expected K >= 2")
+    cfg = KMeansDDPMConfig(
+        ts=args.ts,
+        blocks=args.blocks,
+        num_clusters=args.clusters,
+        fit_limit=args.fit_limit,
+        pixels_per_image=args.pixels_per_image,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=_device(args.device),
+    )
+    run_kmeans_baseline(
+        args.model,
+        args.data,
+        args.out,
+        cfg,
+        fit_split=args.fit_split,
+        split=args.split,
+        samples=args.samples,
+    )
+    return 0
+
+
+def cmd_baseline_grabcut(args) -> int:
+    from fdiff.baselines.grabcut import GrabCutConfig, run_grabcut
+
+    if not 0 <= args.margin < 0.5:
+        raise FdiffError(f"--margin {args.margin}: expected a fraction in [0, 0.5)")
+    cfg = GrabCutConfig(margin=args.margin, iterations=args.iterations, workers=args.workers)
+    run_grabcut(args.data, args.split, args.out, cfg)
+    return 0

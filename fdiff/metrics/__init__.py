@@ -1,0 +1,1 @@
+"""Evaluation: segmentation metrics, FID/KID and mask consistency (docs/evaluation.md)."""

@@ -1,0 +1,286 @@
+"""Segmentation metrics: foreground Acc / IoU / DICE (IEM's protocol) and multi-class Acc / mIoU.
+
+Binary sets (Flowers, CUB, Pixel-ImageNet; Tables 1, 2, 4 and the t sweep). A prediction is a
+region map ``pred`` [N x H x W] with values in 0..K-1; the ground truth ``gt`` [N x H x W] is
+foreground where non-zero. A *subset* S of the K regions, taken as foreground, binarises the
+prediction: P = pred in S. Per image (IEM, Savarese et al. 2021; ReDO):
+
+    acc  = mean(P == G)
+    IoU  = |P and G| / |P or G|
+    DICE = 2 |P and G| / (|P| + |G|)     (the paper's "2 F^ cap F / |F^|" drops |F|: a typo)
+
+and every score is averaged over images. Two region-assignment protocols:
+
+- ``per_image``: IEM takes, per image and *separately for each metric*, the better of the
+  prediction and its inverse. With K regions this is the best of the 2^K - 2 non-empty proper
+  subsets (S and its complement both appear, so K = 2 is exactly IEM's flip). The empty and full
+  subsets are left out: they are not a segmentation, and IEM's flip never produces them.
+- ``fixed``: one subset S*, chosen on a fitting split (the training split's predictions against
+  the training masks) by the highest mean IoU, then applied to every evaluated image; all three
+  metrics use the same S*. IoU picks it because accuracy rewards "everything is background" on
+  small objects.
+
+Both are computed from two per-image histograms, the pixel count of each region and its
+foreground count ([N x K] each), so every subset costs one [N x K] @ [K x S] product: thousands
+of 128 px masks take well under a second.
+
+Multi-class sets (CelebAMask-HQ's 3 classes; Table 3, 5 bottom). Regions are matched to classes
+one-to-one with the Hungarian algorithm (scipy's ``linear_sum_assignment``) maximising the
+number of matched pixels. With more regions than classes (K > C) each class may take up to
+ceil(K / C) regions (the class columns are repeated), so no region is left unscored.
+
+- ``fixed`` (dataset-level, the usual choice for unsupervised semantic segmentation): one
+  matching from the confusion matrix summed over the fitting split (the evaluated split itself
+  when no other is given); acc = matched pixels / all pixels of the split; mIoU = mean over
+  classes of TP / (TP + FP + FN), also summed over the split.
+- ``per_image``: one matching per image, acc and IoU per image, averaged over images; an image's
+  mIoU averages the classes present in its ground truth or its matched prediction.
+
+0 / 0 (empty prediction and empty ground truth) scores 1 everywhere: nothing to find, nothing
+found.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from fdiff.errors import FdiffError
+
+PROTOCOLS = ("per_image", "fixed")
+
+
+@dataclass(frozen=True)
+class SegProtocol:
+    """How a score was obtained: what every metric file records next to the numbers."""
+
+    split: str
+    assignment: str  # "per_image" | "fixed"
+    n: int  # images evaluated
+    num_regions: int  # K
+    t: int | None = None  # diffusion step of the one-step segmentation (None: not a diffusion)
+    fit_split: str | None = None  # split the fixed assignment was chosen on
+
+
+@dataclass(frozen=True)
+class BinarySegResult:
+    """Foreground/background scores in [0, 1], means over images."""
+
+    acc: float
+    iou: float
+    dice: float
+    protocol: SegProtocol
+    foreground: tuple[int, ...] | None = None  # the fixed subset S*; None for per_image
+
+
+@dataclass(frozen=True)
+class MultiClassSegResult:
+    """Pixel accuracy and mean IoU over classes after Hungarian matching."""
+
+    acc: float
+    miou: float
+    protocol: SegProtocol
+    class_iou: tuple[float, ...] = ()  # fixed protocol: IoU of each class
+    matching: tuple[int, ...] | None = field(default=None)  # fixed: class of region k (-1: none)
+
+
+# ---------------------------------------------------------------------------------------------
+# Histograms
+
+
+def _as_tensor(a: np.ndarray | torch.Tensor) -> torch.Tensor:
+    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _check_shapes(pred: torch.Tensor, gt: torch.Tensor) -> None:
+    if pred.dim() != 3 or pred.shape != gt.shape:
+        raise FdiffError(
+            f"prediction shape {tuple(pred.shape)} and ground-truth shape {tuple(gt.shape)}: "
+            "expected two [N, H, W] arrays of the same shape"
+        )
+
+
+def confusion_per_image(
+    pred: np.ndarray | torch.Tensor,
+    gt: np.ndarray | torch.Tensor,
+    num_regions: int,
+    num_classes: int,
+) -> torch.Tensor:
+    """Pixel counts of (region, class) pairs per image: [N x K x C] int64.
+
+    ``pred`` [N x H x W] region ids in 0..K-1, ``gt`` [N x H x W] class ids in 0..C-1. One
+    ``bincount`` over N*H*W pixels, processed in chunks of images to bound memory.
+    """
+    pred, gt = _as_tensor(pred), _as_tensor(gt)
+    _check_shapes(pred, gt)
+    n = pred.shape[0]
+    kmax, cmax = int(pred.max()) if pred.numel() else 0, int(gt.max()) if gt.numel() else 0
+    if kmax >= num_regions:
+        raise FdiffError(f"prediction holds region id {kmax}: expected ids < K = {num_regions}")
+    if cmax >= num_classes:
+        raise FdiffError(f"ground truth holds class id {cmax}: expected ids < C = {num_classes}")
+    kc = num_regions * num_classes
+    out = torch.empty(n, kc, dtype=torch.int64)
+    chunk = max(1, (1 << 24) // max(1, pred[0].numel()))  # ~16M pixels per bincount
+    for s in range(0, n, chunk):
+        p = pred[s : s + chunk].reshape(-1, pred[0].numel()).long()
+        g = gt[s : s + chunk].reshape(-1, gt[0].numel()).long()
+        m = p.shape[0]
+        # One flat index per pixel: image offset, then region, then class.
+        idx = torch.arange(m).unsqueeze(1) * kc + p * num_classes + g
+        out[s : s + m] = torch.bincount(idx.reshape(-1), minlength=m * kc).view(m, kc)
+    return out.view(n, num_regions, num_classes)
+
+
+def region_subsets(num_regions: int) -> torch.Tensor:
+    """The 2^K - 2 non-empty proper subsets of K regions as a {0,1} matrix [S x K]."""
+    rows = [s for s in itertools.product((0, 1), repeat=num_regions) if 0 < sum(s) < num_regions]
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def _binary_scores(conf: torch.Tensor, subsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """acc, IoU, DICE [N x S] of every subset as foreground, from confusion [N x K x 2]."""
+    conf = conf.double()
+    region_px = conf.sum(2)  # [N, K]
+    region_fg = conf[:, :, 1]  # [N, K]
+    total = region_px.sum(1, keepdim=True)  # [N, 1]
+    g = region_fg.sum(1, keepdim=True)  # |G| [N, 1]
+    p = region_px @ subsets.T  # |P| [N, S]
+    tp = region_fg @ subsets.T  # |P and G| [N, S]
+    acc = (total - p - g + 2 * tp) / total
+    union = p + g - tp
+    iou = torch.where(union > 0, tp / union.clamp_min(1), torch.ones_like(tp))
+    dice = torch.where(p + g > 0, 2 * tp / (p + g).clamp_min(1), torch.ones_like(tp))
+    return acc, iou, dice
+
+
+def _binary_gt(gt: torch.Tensor) -> torch.Tensor:
+    return (gt > 0).to(torch.uint8)
+
+
+def fit_foreground_subset(
+    pred: np.ndarray | torch.Tensor, gt: np.ndarray | torch.Tensor, num_regions: int
+) -> tuple[int, ...]:
+    """The subset S* of regions with the highest mean IoU as foreground (``fixed`` protocol)."""
+    subsets = region_subsets(num_regions)
+    conf = confusion_per_image(pred, _binary_gt(_as_tensor(gt)), num_regions, 2)
+    _, iou, _ = _binary_scores(conf, subsets)
+    best = int(iou.mean(0).argmax())
+    return tuple(int(k) for k in torch.nonzero(subsets[best]).flatten())
+
+
+def binary_metrics(
+    pred: np.ndarray | torch.Tensor,
+    gt: np.ndarray | torch.Tensor,
+    num_regions: int,
+    protocol: SegProtocol,
+    foreground: tuple[int, ...] | None = None,
+) -> BinarySegResult:
+    """Acc, IoU, DICE averaged over images (IEM), under ``protocol.assignment``.
+
+    ``pred`` [N x H x W] region ids, ``gt`` [N x H x W] (foreground = non-zero). ``per_image``
+    takes the best subset per image and per metric; ``fixed`` needs ``foreground`` (S*, from
+    :func:`fit_foreground_subset`).
+    """
+    if num_regions < 2:
+        raise FdiffError(f"num_regions = {num_regions}: expected K >= 2 regions")
+    conf = confusion_per_image(pred, _binary_gt(_as_tensor(gt)), num_regions, 2)
+    if protocol.assignment == "per_image":
+        acc, iou, dice = _binary_scores(conf, region_subsets(num_regions))
+        acc, iou, dice = acc.amax(1), iou.amax(1), dice.amax(1)
+        foreground = None
+    elif protocol.assignment == "fixed":
+        if not foreground or any(not 0 <= k < num_regions for k in foreground):
+            raise FdiffError(
+                f"fixed protocol: foreground regions {foreground}: expected a non-empty subset of "
+                f"0..{num_regions - 1} (fit it with fit_foreground_subset on the training split)"
+            )
+        s = torch.zeros(1, num_regions, dtype=torch.float64)
+        s[0, list(foreground)] = 1
+        acc, iou, dice = (m[:, 0] for m in _binary_scores(conf, s))
+        foreground = tuple(sorted(foreground))
+    else:
+        raise FdiffError(f"protocol {protocol.assignment!r}: expected one of {PROTOCOLS}")
+    return BinarySegResult(
+        acc=float(acc.mean()),
+        iou=float(iou.mean()),
+        dice=float(dice.mean()),
+        protocol=protocol,
+        foreground=foreground,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Multi-class
+
+
+def hungarian_match(confusion: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Class of each region [K], maximising the matched pixels of ``confusion`` [K x C].
+
+    One-to-one (scipy's ``linear_sum_assignment``) when K <= C. When K > C (K = 3 regions on a
+    binary set) every class column is repeated ceil(K / C) times, so each region gets a class
+    and each class at most ceil(K / C) regions: with C = 2 this is the best foreground subset.
+    """
+    c = np.asarray(confusion, dtype=np.float64)
+    k, n_cls = c.shape
+    reps = -(-k // n_cls)
+    rows, cols = linear_sum_assignment(np.tile(c, (1, reps)), maximize=True)
+    match = np.full(k, -1, dtype=np.int64)
+    match[rows] = cols % n_cls
+    return match
+
+
+def _matched_counts(conf: np.ndarray, match: np.ndarray) -> tuple[np.ndarray, ...]:
+    """TP, predicted and true pixel counts per class [.. x C] for a matching region -> class."""
+    true = conf.sum(-2)  # [.., C]
+    tp = np.zeros_like(true)
+    pred = np.zeros_like(true)
+    for k, c in enumerate(match):
+        if c >= 0:
+            tp[..., c] += conf[..., k, c]
+            pred[..., c] += conf[..., k, :].sum(-1)
+    return tp, pred, true
+
+
+def multiclass_metrics(
+    pred: np.ndarray | torch.Tensor,
+    gt: np.ndarray | torch.Tensor,
+    num_regions: int,
+    num_classes: int,
+    protocol: SegProtocol,
+    fit: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None,
+) -> MultiClassSegResult:
+    """Pixel accuracy and mIoU after Hungarian matching of K regions to C classes.
+
+    ``fixed``: one matching from the confusion summed over ``fit`` = (pred, gt) of the fitting
+    split, or over the evaluated images when ``fit`` is None; scores summed over the split.
+    ``per_image``: one matching and one score per image, averaged over images.
+    """
+    conf = confusion_per_image(pred, gt, num_regions, num_classes).numpy()  # [N, K, C]
+    if protocol.assignment == "fixed":
+        fit_conf = conf if fit is None else confusion_per_image(*fit, num_regions, num_classes)
+        match = hungarian_match(np.asarray(fit_conf).sum(0))
+        tp, npred, ntrue = _matched_counts(conf.sum(0), match)
+        union = npred + ntrue - tp
+        class_iou = np.where(union > 0, tp / np.maximum(union, 1), 1.0)
+        return MultiClassSegResult(
+            acc=float(tp.sum() / conf.sum()),
+            miou=float(class_iou.mean()),
+            protocol=protocol,
+            class_iou=tuple(float(v) for v in class_iou),
+            matching=tuple(int(c) for c in match),
+        )
+    if protocol.assignment != "per_image":
+        raise FdiffError(f"protocol {protocol.assignment!r}: expected one of {PROTOCOLS}")
+    accs, mious = np.empty(len(conf)), np.empty(len(conf))
+    for i, ci in enumerate(conf):  # K x C assignment problems: microseconds each
+        tp, npred, ntrue = _matched_counts(ci, hungarian_match(ci))
+        union = npred + ntrue - tp
+        present = union > 0
+        accs[i] = tp.sum() / ci.sum()
+        mious[i] = (tp[present] / union[present]).mean() if present.any() else 1.0
+    return MultiClassSegResult(acc=float(accs.mean()), miou=float(mious.mean()), protocol=protocol)
