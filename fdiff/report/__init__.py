@@ -1,0 +1,9 @@
+"""The paper's tables and figures, built by pure functions from result files (docs/report.md).
+
+- :mod:`fdiff.report.results`: read metric files (eval-seg CSV, fid JSON, consistency JSON,
+  per-class CSV, the quoted literature CSV) into typed records;
+- :mod:`fdiff.report.tables`: Tables 1-7 as :class:`~fdiff.report.tables.Table` objects;
+- :mod:`fdiff.report.render`: a table as CSV and as booktabs LaTeX (best value in bold);
+- :mod:`fdiff.report.figures`: the figures (PNG and PDF) from samples, segmentation,
+  interpolation and metric files.
+"""

@@ -1,0 +1,119 @@
+"""A :class:`~fdiff.report.tables.Table` as CSV and as booktabs LaTeX (best value in bold).
+
+The CSV holds one line per table row: ``group`` (Tables 5 and 7), ``method``, ``source``
+("computed", "quoted: CITATION" or "not run") and the value columns, one digit more than the
+LaTeX; a missing value is "-". The LaTeX is a ``table`` environment around a booktabs
+``tabular`` rendered by pandas' ``Styler.to_latex``; quoted rows carry a dagger, the best
+value of each column (within each row group) is ``\\textbf``, the caption states the protocol.
+It needs only the ``booktabs`` package.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from fdiff.io import write_text
+from fdiff.report.tables import Table, decimals
+
+MISSING = "-"
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Plain text -> LaTeX text (for captions)."""
+    return re.sub(r"[\\&%$#_{}~^]", lambda m: _LATEX_SPECIALS[m.group()], text)
+
+
+def _fmt(value: float, metric: str, extra: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    return f"{value:.{decimals(metric) + extra}f}"
+
+
+def formatted(table: Table, extra_digits: int = 0) -> pd.DataFrame:
+    """The values as strings ("-" for missing), at the paper's precision plus ``extra_digits``."""
+    return pd.DataFrame(
+        [
+            [
+                _fmt(table.values.iat[i, j], table.metric.iat[i, j], extra_digits)
+                for j in range(table.values.shape[1])
+            ]
+            for i in range(table.values.shape[0])
+        ],
+        columns=table.values.columns,
+    )
+
+
+def table_csv(table: Table) -> str:
+    """The CSV text of ``table``."""
+    body = formatted(table, extra_digits=1)
+    front = pd.DataFrame({"method": table.rows["label"], "source": table.rows["source"]})
+    if table.grouped:
+        front.insert(0, "group", table.rows["group"])
+    buf = io.StringIO()
+    pd.concat([front, body], axis=1).to_csv(buf, index=False, lineterminator="\n")
+    return buf.getvalue()
+
+
+def table_latex(table: Table) -> str:
+    """The LaTeX text of ``table`` (booktabs; best values bold; caption with the protocol)."""
+    body = formatted(table)
+    if table.grouped:
+        index = pd.MultiIndex.from_arrays([table.rows["group"], table.rows["latex"]])
+    else:
+        index = pd.Index(table.rows["latex"])
+    body.index = index
+    best = table.best()
+    css = pd.DataFrame(
+        [["textbf: --rwrap;" if b else "" for b in row] for row in best.to_numpy()],
+        index=index,
+        columns=body.columns,
+    )
+    styler = body.style.apply(lambda _: css, axis=None).hide(names=True, axis="index")
+    n_index = index.nlevels
+    text = styler.to_latex(
+        column_format="l" * n_index + "r" * body.shape[1],
+        hrules=True,
+        caption=latex_escape(table.caption),
+        label=f"tab:table{table.number}",
+        position="t",
+        position_float="centering",
+        multirow_align="naive",
+    )
+    return _midrules_between_groups(text, list(table.rows["group"]))
+
+
+def _midrules_between_groups(text: str, groups: list[str]) -> str:
+    r"""Insert ``\midrule`` before the first row of every row group but the first."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(r"\midrule")) + 1
+    out = lines[:start]
+    for i, line in enumerate(lines[start : start + len(groups)]):
+        if i > 0 and groups[i] != groups[i - 1]:
+            out.append("\\midrule\n")
+        out.append(line)
+    return "".join(out + lines[start + len(groups) :])
+
+
+def write_table(table: Table, out_csv: str | Path | None, out_tex: str | Path | None) -> None:
+    """Write the CSV and/or the LaTeX file atomically."""
+    if out_csv:
+        write_text(out_csv, table_csv(table))
+    if out_tex:
+        write_text(out_tex, table_latex(table))
