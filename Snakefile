@@ -1,0 +1,77 @@
+# fdiff: the experiments of "Factorized Diffusion Architectures for Unsupervised Image
+# Generation and Segmentation" (Yuan and Maire), from downloads to tables and figures.
+#
+#   snakemake all --cores 2 --configfile config/demo.yaml   # the embedded demo, CPU, offline
+#   snakemake --profile slurm all                           # the paper, on a SLURM cluster
+#
+# Targets: all, ablations, table1 ... table7, figures, and one per dataset (see docs/workflow.md).
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# The paper's experiments, unless the command line names a config file (--configfile
+# config/demo.yaml): that one then replaces it instead of being merged into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+TABLES = [f"{R}/tables/table{n}.{ext}" for n in range(1, 8) for ext in ("csv", "tex")]
+
+
+rule all:
+    default_target: True
+    input:
+        TABLES,
+        figure_files(),
+        [f for name in EXPERIMENTS for f in model_files([name]) + eval_files(name)],
+
+
+rule ablations:
+    # The decoding ablations (Table 6): their models, metrics and the table.
+    input:
+        model_files(ablations=True),
+        [
+            f
+            for name in EXPERIMENTS
+            for f in eval_files(name, EXPERIMENTS[name]["ablations"])
+        ],
+        f"{R}/tables/table6.csv",
+
+
+rule figures:
+    input:
+        figure_files(),
+
+
+for _n in range(1, 8):
+
+    rule:
+        name:
+            f"table{_n}"
+        input:
+            f"{R}/tables/table{_n}.csv",
+            f"{R}/tables/table{_n}.tex",
+
+
+for _ds in sorted({e["dataset"] for e in EXPERIMENTS.values()}):
+
+    rule:
+        # Everything trained on the dataset or evaluated on it.
+        name:
+            _ds
+        input:
+            dataset_targets(_ds),

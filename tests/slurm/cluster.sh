@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# A real single-node SLURM cluster for the tests: `cluster.sh start` and `cluster.sh stop`.
+#
+# - slurm.conf and gres.conf are written to /etc/slurm/ (the jobstep executor strips SLURM_CONF,
+#   so the configuration must sit at the default place); everything else (state, spool, logs,
+#   pid files) lives in $FDIFF_SLURM_DIR (default /tmp/fdiff-slurm).
+# - One node (this machine) with one fake GPU (gres File=/dev/null: jobs asking --gpus=1 are
+#   scheduled and see CUDA_VISIBLE_DEVICES=0, but code must fall back to CPU), partitions `cpu`
+#   (default) and `gpu`, no accounting (use `slurm-status-command: squeue`).
+# - `start` is idempotent (an already running cluster is reused); `stop` cancels the jobs and
+#   kills each daemon that `start` launched, by the PID in its pid file.
+# Needs root and the packages of tests/slurm/install.sh.
+set -euo pipefail
+
+DIR=${FDIFF_SLURM_DIR:-/tmp/fdiff-slurm}
+HOST=$(hostname -s)
+CONF=/etc/slurm
+
+log() { echo "slurm fixture: $*" >&2; }
+
+wait_for() { # wait_for SECONDS CMD...: run CMD until it succeeds or SECONDS pass
+  local limit=$1 i=0
+  shift
+  until "$@" >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -ge $((limit * 2)) ]; then
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+node_state() { sinfo -h -N -n "$HOST" -o %t 2>/dev/null | head -n1; }
+
+node_idle() { case "$(node_state)" in idle* | mix* | alloc*) return 0 ;; *) return 1 ;; esac; }
+
+start_munge() {
+  if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+    return 0 # a munged is already running (ours or the system's)
+  fi
+  if [ ! -s /etc/munge/munge.key ]; then
+    mungekey --create --keyfile /etc/munge/munge.key
+  fi
+  chown munge:munge /etc/munge/munge.key
+  chmod 400 /etc/munge/munge.key
+  mkdir -p /run/munge /var/lib/munge /var/log/munge
+  chown munge:munge /run/munge /var/lib/munge /var/log/munge
+  chmod 755 /run/munge
+  runuser -u munge -- munged --pid-file=/run/munge/munged.pid --force
+  wait_for 10 sh -c 'munge -n | unmunge' || {
+    log "munged did not start"
+    exit 1
+  }
+  cp /run/munge/munged.pid "$DIR/munged.pid" # ours: stop kills it
+}
+
+write_conf() {
+  local total mem node
+  total=$(free -m | awk '/^Mem:/ {print $2}')
+  mem=$((total * 85 / 100))
+  node=$(slurmd -C | head -n1 | sed -E "s/RealMemory=[0-9]+/RealMemory=$mem/")
+  mkdir -p "$CONF" "$DIR/state" "$DIR/spool" "$DIR/log"
+  cat >"$CONF/slurm.conf" <<EOF
+# Written by tests/slurm/cluster.sh (fdiff test fixture): a single-node test cluster.
+ClusterName=fdiff-test
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmUser=root
+AuthType=auth/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=1000
+GresTypes=gpu
+MinJobAge=600
+ReturnToService=2
+KillWait=10
+SchedulerParameters=defer_batch
+StateSaveLocation=$DIR/state
+SlurmdSpoolDir=$DIR/spool
+SlurmctldPidFile=$DIR/slurmctld.pid
+SlurmdPidFile=$DIR/slurmd.pid
+SlurmctldLogFile=$DIR/log/slurmctld.log
+SlurmdLogFile=$DIR/log/slurmd.log
+$node Gres=gpu:1 NodeAddr=127.0.0.1 State=UNKNOWN
+PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$HOST Default=NO MaxTime=INFINITE State=UP
+EOF
+  cat >"$CONF/gres.conf" <<EOF
+# Written by tests/slurm/cluster.sh: one fake GPU (no device behind it).
+AutoDetect=off
+NodeName=$HOST Name=gpu File=/dev/null
+EOF
+}
+
+start() {
+  mkdir -p "$DIR"
+  if alive "$DIR/slurmctld.pid" && alive "$DIR/slurmd.pid" && node_idle; then
+    log "already running"
+    return 0
+  fi
+  command -v slurmctld >/dev/null || {
+    log "slurmctld is not installed (bash tests/slurm/install.sh)"
+    exit 1
+  }
+  start_munge
+  write_conf
+  if ! alive "$DIR/slurmctld.pid"; then
+    slurmctld -c
+  fi
+  wait_for 30 scontrol ping || {
+    log "slurmctld does not answer; see $DIR/log/slurmctld.log"
+    exit 1
+  }
+  if ! alive "$DIR/slurmd.pid"; then
+    slurmd
+  fi
+  for _ in $(seq 60); do
+    case "$(node_state)" in
+      idle* | mix* | alloc*) break ;;
+      drain* | drng* | down*) scontrol update NodeName="$HOST" State=RESUME 2>/dev/null || true ;;
+    esac
+    sleep 1
+  done
+  node_idle || {
+    log "node not idle ($(node_state)); see $DIR/log/"
+    exit 1
+  }
+  log "up: $(sinfo -h -o '%P %t %N %G' | tr '\n' ' ')"
+}
+
+stop() {
+  scancel --user "$(id -un)" 2>/dev/null || true
+  for d in slurmd slurmctld munged; do
+    if alive "$DIR/$d.pid"; then
+      kill "$(cat "$DIR/$d.pid")"
+      for _ in $(seq 40); do
+        alive "$DIR/$d.pid" || break
+        sleep 0.25
+      done
+    fi
+    rm -f "$DIR/$d.pid"
+  done
+  log "stopped"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) sinfo && squeue ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,485 @@
+# Helpers shared by the rules: the experiment list, output paths, run configs and resources.
+# Everything here is derived from the (schema-validated) config; no experiment is named in a rule.
+
+import copy
+import json
+import shlex
+
+R = config["results"]
+
+
+def _conda_in_use():
+    try:
+        from snakemake.settings.types import DeploymentMethod
+
+        return DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    except (ImportError, AttributeError):
+        return False
+
+
+# Inside the conda environments of envs/ (`--sdm conda`), which do not install the package,
+# `fdiff` and `torchrun -m fdiff` run the module from this checkout.
+if _conda_in_use():
+    shell.prefix(
+        "set -euo pipefail; "
+        f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}; "
+        'fdiff() {{ python -m fdiff "$@"; }}; '
+    )
+EXPERIMENTS = config["experiments"]
+DATASETS = config["datasets"]
+
+# The workflow's {arch} wildcard and the model's (arch, decoding) pair (docs/contracts.md).
+ARCH_VARIANTS = {
+    "factorized": ("factorized", "shared"),
+    "ddpm": ("ddpm", "shared"),
+    "concat": ("factorized", "concat"),
+    "mask_hmid": ("factorized", "mask_hmid"),
+    "unshared": ("factorized", "unshared"),
+}
+FACTORIZED_ARCHS = [a for a, (arch, _) in ARCH_VARIANTS.items() if arch == "factorized"]
+
+
+def _check_config():
+    for name, exp in EXPERIMENTS.items():
+        if name != f"{exp['dataset']}-{exp['res']}":
+            raise ValueError(
+                f"config: experiment {name!r} must be named dataset-res = "
+                f"{exp['dataset']}-{exp['res']!r}"
+            )
+        for ds in [exp["dataset"], *(e["data"] for e in exp["evaluations"])]:
+            if ds not in DATASETS:
+                raise ValueError(
+                    f"config: experiment {name!r} uses dataset {ds!r}, which is not under "
+                    f"`datasets` (known: {sorted(DATASETS)})"
+                )
+        if exp["consistency"] and exp["consistency"] not in DATASETS:
+            raise ValueError(
+                f"config: {name}.consistency: unknown dataset {exp['consistency']!r}"
+            )
+        for arch in exp["ablations"]:
+            if arch in exp["archs"]:
+                raise ValueError(
+                    f"config: {name}: arch {arch!r} is in archs and in ablations"
+                )
+        for arch in exp["arch_overrides"]:
+            if arch not in ARCH_VARIANTS:
+                raise ValueError(
+                    f"config: {name}.arch_overrides: unknown arch {arch!r}"
+                )
+    for key, table in config["tables"].items():
+        exp = table["experiment"]
+        if exp is None:
+            continue
+        if exp not in EXPERIMENTS:
+            raise ValueError(f"config: tables.{key}: unknown experiment {exp!r}")
+        if table["data"] is not None and table["data"] not in eval_datasets(exp):
+            raise ValueError(
+                f"config: tables.{key}: {exp} has no evaluation on {table['data']!r}"
+            )
+    interp = config["figures"]["interpolation"]["experiment"]
+    if interp is not None and interp not in EXPERIMENTS:
+        raise ValueError(
+            f"config: figures.interpolation: unknown experiment {interp!r}"
+        )
+    # Typos in the run configs fail here, at parse time, not hours later on a compute node.
+    try:
+        from fdiff.config import RunConfig
+    except ImportError:
+        return
+    for name in EXPERIMENTS:
+        for arch in all_archs(name):
+            try:
+                RunConfig.from_dict(
+                    run_config(name, arch), f"config: experiments.{name} ({arch})"
+                )
+            except Exception as e:  # FdiffError: one line naming the key
+                raise ValueError(str(e)) from None
+
+
+wildcard_constraints:
+    dataset="[a-z0-9]+",
+    data="[a-z0-9]+",
+    res="[0-9]+",
+    arch="|".join(ARCH_VARIANTS),
+    split="[a-z]+",
+    protocol="per_image|fixed",
+
+
+# --- experiments and archs -------------------------------------------------------------------
+
+
+def exp_name(wildcards):
+    return f"{wildcards.dataset}-{wildcards.res}"
+
+
+def experiment(wildcards):
+    return EXPERIMENTS[exp_name(wildcards)]
+
+
+def all_archs(name):
+    exp = EXPERIMENTS[name]
+    return list(exp["archs"]) + list(exp["ablations"])
+
+
+def eval_datasets(name):
+    return [e["data"] for e in EXPERIMENTS[name]["evaluations"]]
+
+
+def evaluation(name, data):
+    for e in EXPERIMENTS[name]["evaluations"]:
+        if e["data"] == data:
+            return e
+    raise ValueError(f"experiment {name} has no evaluation on {data}")
+
+
+def run_dir(name, arch):
+    return f"{R}/{name}/{arch}"
+
+
+def data_h5(dataset, res):
+    return f"{R}/data/{dataset}-{res}.h5"
+
+
+def _merge(base, extra):
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def run_config(name, arch):
+    """The run config (model/diffusion/train) that `fdiff train` gets for one arch."""
+    exp = EXPERIMENTS[name]
+    cfg = {
+        "model": copy.deepcopy(exp["model"]),
+        "diffusion": copy.deepcopy(exp["diffusion"]),
+        "train": copy.deepcopy(exp["train"]),
+    }
+    cfg = _merge(cfg, exp["arch_overrides"].get(arch, {}))
+    arch_, decoding = ARCH_VARIANTS[arch]
+    cfg["model"]["arch"] = arch_
+    if arch_ == "factorized":
+        cfg["model"]["decoding"] = decoding
+    else:
+        cfg["model"].pop("decoding", None)
+    cfg["model"].setdefault("resolution", exp["res"])
+    return cfg
+
+
+def run_config_json(wildcards):
+    """JSON text (valid YAML) of the run config; a Snakemake param, so a change reruns it."""
+    return json.dumps(run_config(exp_name(wildcards), wildcards.arch), sort_keys=True)
+
+
+# --- training launch -------------------------------------------------------------------------
+
+
+def launch(wildcards):
+    return experiment(wildcards)["launch"]
+
+
+def train_threads(wildcards):
+    return launch(wildcards)["threads"]
+
+
+def train_gpus(wildcards):
+    """GPUs of the whole allocation (nodes x GPUs per node): the `gpu` resource."""
+    lc = launch(wildcards)
+    return lc["nodes"] * lc["gpus_per_node"]
+
+
+def train_cpus_per_gpu(wildcards):
+    return launch(wildcards)["cpus_per_gpu"]
+
+
+def train_launcher(wildcards):
+    """How `fdiff train` is started: plain (one process), torchrun on one node, or srun + torchrun
+    with c10d rendezvous across the nodes of the allocation."""
+    lc = launch(wildcards)
+    nodes, gpn = lc["nodes"], lc["gpus_per_node"]
+    if nodes == 1 and gpn <= 1:
+        return "fdiff"
+    if nodes == 1:
+        return f"torchrun --standalone --nnodes 1 --nproc_per_node {gpn} -m fdiff"
+    # Inside the job step that the SLURM executor starts on the first node: one task per node.
+    return (
+        f"srun --overlap --export ALL --nodes {nodes} --ntasks {nodes} --ntasks-per-node 1 "
+        f"torchrun --nnodes {nodes} --nproc_per_node {gpn} "
+        f'--rdzv_id "$SLURM_JOB_ID" --rdzv_backend c10d '
+        f'--rdzv_endpoint "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)'
+        f':{lc["master_port"]}" -m fdiff'
+    )
+
+
+# --- resources of the other jobs --------------------------------------------------------------
+
+GPU_RES = config["gpu_resources"]
+CPU_RES = config["cpu_resources"]
+
+
+# --- datasets --------------------------------------------------------------------------------
+
+
+def raw_dir(dataset):
+    ds = DATASETS[dataset]
+    return ds["path"] or f"{config['raw']}/{dataset}"
+
+
+PREPARED = [n for n, d in DATASETS.items() if d["source"] != "synthetic"] or [
+    "__none__"
+]
+SYNTHETIC = [n for n, d in DATASETS.items() if d["source"] == "synthetic"] or [
+    "__none__"
+]
+
+
+def shapes_args(wildcards):
+    ds = DATASETS[wildcards.dataset]
+    return (
+        f"--seed {ds['seed']} --difficulty {ds['difficulty']} --num-train {ds['num_train']} "
+        f"--num-val {ds['num_val']} --num-test {ds['num_test']}"
+    )
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+def model_files(names=None, ablations=False):
+    out = []
+    for name in names or EXPERIMENTS:
+        archs = EXPERIMENTS[name]["ablations"] if ablations else all_archs(name)
+        out += [f"{run_dir(name, a)}/model.pt" for a in archs]
+    return out
+
+
+def eval_files(name, archs=None):
+    """Every metric file of one experiment (for its archs, or the given ones)."""
+    exp = EXPERIMENTS[name]
+    archs = all_archs(name) if archs is None else archs
+    res = exp["res"]
+    out = []
+    for arch in archs:
+        rd = run_dir(name, arch)
+        if exp["fid"]:
+            out.append(f"{rd}/fid.json")
+        if exp["consistency"]:
+            out.append(f"{rd}/consistency.json")
+        for ev in exp["evaluations"]:
+            d = ev["data"]
+            if arch in FACTORIZED_ARCHS:
+                out += [f"{rd}/seg/{d}-{p}.csv" for p in ev["protocols"]]
+                if ev["tsweep"] and arch == "factorized":
+                    out.append(f"{rd}/tsweep-{d}.csv")
+            elif "kmeans" in ev["baselines"]:
+                out += [f"{rd}/seg/{d}-kmeans-{p}.csv" for p in ev["protocols"]]
+    for ev in exp["evaluations"]:
+        d = ev["data"]
+        if "grabcut" in ev["baselines"]:
+            out += [f"{R}/baselines/{d}-{res}/grabcut-{p}.csv" for p in ev["protocols"]]
+        if "supervised" in ev["baselines"]:
+            out.append(f"{R}/supervised/{d}-{res}/seg-{ev['split']}.csv")
+    return out
+
+
+def dataset_targets(dataset):
+    out = []
+    for name, exp in EXPERIMENTS.items():
+        if exp["dataset"] == dataset or dataset in eval_datasets(name):
+            out += model_files([name]) + eval_files(name)
+    return sorted(set(out))
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+def eval_spec(data, res):
+    """The evaluation entry of `data` at `res` (the first experiment that has one)."""
+    for name, exp in EXPERIMENTS.items():
+        if exp["res"] == int(res) and data in eval_datasets(name):
+            return evaluation(name, data)
+    raise ValueError(f"no experiment evaluates on {data} at {res} px")
+
+
+def multiclass_flag(data, res):
+    return "--multiclass" if eval_spec(data, res)["multiclass"] else ""
+
+
+def eval_args(data, res, protocol, fit_pred):
+    spec = eval_spec(data, res)
+    args = f"--split {spec['split']} --protocol {protocol}"
+    if protocol == "fixed":
+        args += f" --fit-pred {shlex.quote(fit_pred)}"
+    if spec["multiclass"]:
+        args += " --multiclass"
+    if spec["per_class"]:
+        args += " --per-class"
+    return args
+
+
+def fit_input(pattern):
+    """Input function: the fit split's masks for the fixed protocol, nothing for per_image."""
+
+    def f(w):
+        if w.protocol != "fixed":
+            return []
+        return pattern.format(
+            split=eval_spec(w.data, w.res)["fit_split"], **dict(w.items())
+        )
+
+    return f
+
+
+def test_input(pattern):
+    def f(w):
+        return pattern.format(
+            split=eval_spec(w.data, w.res)["split"], **dict(w.items())
+        )
+
+    return f
+
+
+GPU_RESOURCES = dict(
+    gpu=GPU_RES["gpu"],
+    cpus_per_gpu=GPU_RES["cpus_per_gpu"],
+    mem_mb=GPU_RES["mem_mb"],
+    runtime=GPU_RES["runtime"],
+)
+CPU_RESOURCES = dict(mem_mb=CPU_RES["mem_mb"], runtime=CPU_RES["runtime"])
+
+RD = f"{R}/{{dataset}}-{{res}}/{{arch}}"
+
+
+def consistency_inputs(w):
+    exp = experiment(w)
+    sup = exp["consistency"]
+    out = {
+        "samples": f"{run_dir(exp_name(w), w.arch)}/samples.h5",
+        "seg_model": f"{R}/supervised/{sup}-{w.res}/model.pt",
+    }
+    if w.arch == "ddpm":
+        # The two-stage baseline: DatasetDDPM-unsup masks of the DDPM's own samples.
+        out["masks"] = f"{run_dir(exp_name(w), w.arch)}/samples-kmeans.h5"
+    return out
+
+
+# --- tables and figures ---------------------------------------------------------------
+
+
+def _table(key):
+    t = config["tables"].get(key) or {}
+    return t.get("experiment"), t.get("data")
+
+
+def _seg_pairs(name, data, methods):
+    exp = EXPERIMENTS[name]
+    ev = evaluation(name, data)
+    res = exp["res"]
+    pairs = {}
+    for p in ev["protocols"]:
+        for m in methods:
+            if m in FACTORIZED_ARCHS and m in all_archs(name):
+                pairs[f"seg:{name}:{m}:{p}"] = f"{run_dir(name, m)}/seg/{data}-{p}.csv"
+            elif (
+                m == "kmeans"
+                and "kmeans" in ev["baselines"]
+                and "ddpm" in all_archs(name)
+            ):
+                pairs[f"seg:{name}:kmeans:{p}"] = (
+                    f"{run_dir(name, 'ddpm')}/seg/{data}-kmeans-{p}.csv"
+                )
+            elif m == "grabcut" and "grabcut" in ev["baselines"]:
+                pairs[f"seg:{name}:grabcut:{p}"] = (
+                    f"{R}/baselines/{data}-{res}/grabcut-{p}.csv"
+                )
+    if "supervised" in methods and "supervised" in ev["baselines"]:
+        pairs[f"seg:{name}:supervised"] = (
+            f"{R}/supervised/{data}-{res}/seg-{ev['split']}.csv"
+        )
+    return pairs
+
+
+def table_pairs(n):
+    """KEY -> PATH of every result file that table n reads."""
+    key = f"table{n}"
+    if n == 5:
+        pairs = {}
+        for name, exp in EXPERIMENTS.items():
+            for arch in ("ddpm", "factorized"):
+                if arch not in exp["archs"]:
+                    continue
+                if exp["fid"]:
+                    pairs[f"fid:{name}:{arch}"] = f"{run_dir(name, arch)}/fid.json"
+                if exp["consistency"]:
+                    pairs[f"consistency:{name}:{arch}"] = (
+                        f"{run_dir(name, arch)}/consistency.json"
+                    )
+        return pairs
+    name, data = _table(key)
+    if name is None:
+        return {}
+    if n == 6:
+        exp = EXPERIMENTS[name]
+        data = data or (eval_datasets(name) or [None])[0]
+        archs = [a for a in ["factorized", *exp["ablations"]] if a in all_archs(name)]
+        pairs = _seg_pairs(name, data, archs) if data else {}
+        if exp["fid"]:
+            pairs.update(
+                {f"fid:{name}:{a}": f"{run_dir(name, a)}/fid.json" for a in archs}
+            )
+        return pairs
+    methods = {
+        1: ["factorized", "grabcut"],
+        2: ["factorized", "grabcut"],
+        3: ["factorized", "kmeans", "supervised"],
+        4: ["factorized", "kmeans", "supervised"],
+        7: ["factorized"],
+    }[n]
+    return _seg_pairs(name, data, methods)
+
+
+def pairs_arg(pairs):
+    return " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(pairs.items()))
+
+
+def figure_files():
+    """Every figure of the configured experiments (PNG; the PDF is written next to it)."""
+    out = []
+    for name, exp in EXPERIMENTS.items():
+        if "factorized" not in exp["archs"]:
+            continue
+        out += [
+            f"{R}/figures/generation-{name}.png",
+            f"{R}/figures/mask-channels-{name}.png",
+            f"{R}/figures/refinement-{name}.png",
+        ]
+        if exp["model"].get("num_classes", 0) > 0:
+            out.append(f"{R}/figures/class-grid-{name}.png")
+        for ev in exp["evaluations"]:
+            out.append(f"{R}/figures/segmentation-{name}-{ev['data']}.png")
+            if ev["tsweep"]:
+                out.append(f"{R}/figures/tsweep-{name}-{ev['data']}.png")
+    if config["figures"]["interpolation"]["experiment"]:
+        out.append(
+            f"{R}/figures/interpolation-{config['figures']['interpolation']['experiment']}.png"
+        )
+    if EXPERIMENTS:
+        out.append(f"{R}/figures/loss-curves.png")
+    return out
+
+
+FIG = f"{R}/figures"
+FIG_RESOURCES = dict(mem_mb=CPU_RES["mem_mb"], runtime=CPU_RES["runtime"])
+
+
+def loss_pairs():
+    return {
+        f"{name}:{arch}": f"{run_dir(name, arch)}/metrics.csv"
+        for name in EXPERIMENTS
+        for arch in all_archs(name)
+    }
+
+
+_check_config()

@@ -1,0 +1,91 @@
+# Datasets: download (login node) -> prepare (one HDF5 file per dataset and resolution).
+# The synthetic shapes dataset of the demo is generated instead.
+
+
+localrules:
+    download,
+    fetch_inception,
+
+
+rule download:
+    # Run once per dataset on the login node (compute nodes often have no network). Datasets
+    # that cannot be downloaded (source: local) are only checked: place them at their `path`
+    # (default RAW/<name>) first; the error names the directory.
+    output:
+        touch(f"{R}/raw/.ready/{{dataset}}"),
+    log:
+        f"{R}/logs/download/{{dataset}}.log",
+    wildcard_constraints:
+        dataset="|".join(PREPARED),
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        dest=lambda w: raw_dir(w.dataset),
+        source=lambda w: DATASETS[w.dataset]["source"],
+    shell:
+        """
+        if [ {params.source} = local ]; then
+            if [ ! -d {params.dest:q} ] || [ -z "$(ls -A {params.dest:q})" ]; then
+                echo "dataset {wildcards.dataset} cannot be downloaded: place it in {params.dest}" \
+                    "(or set datasets.{wildcards.dataset}.path in the config); see README" | tee {log:q} >&2
+                exit 1
+            fi
+            echo "dataset {wildcards.dataset}: using {params.dest}" >{log:q}
+        else
+            fdiff download {wildcards.dataset} --dest {params.dest:q} >{log:q} 2>&1
+        fi
+        """
+
+
+rule prepare:
+    # Raw files -> HDF5 (docs/contracts.md: /{split}/images, masks, labels).
+    input:
+        ready=f"{R}/raw/.ready/{{dataset}}",
+    output:
+        f"{R}/data/{{dataset}}-{{res}}.h5",
+    log:
+        f"{R}/logs/prepare/{{dataset}}-{{res}}.log",
+    wildcard_constraints:
+        dataset="|".join(PREPARED),
+    conda:
+        "../../envs/torch.yaml"
+    threads: CPU_RES["threads"]
+    resources:
+        mem_mb=CPU_RES["mem_mb"],
+        runtime=CPU_RES["runtime"],
+    params:
+        raw=lambda w: raw_dir(w.dataset),
+    shell:
+        "fdiff prepare {wildcards.dataset} --raw {params.raw:q} --res {wildcards.res}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule synthesize:
+    # The embedded demo's synthetic dataset (no download).
+    output:
+        f"{R}/data/{{dataset}}-{{res}}.h5",
+    log:
+        f"{R}/logs/synthesize/{{dataset}}-{{res}}.log",
+    wildcard_constraints:
+        dataset="|".join(SYNTHETIC),
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        mem_mb=CPU_RES["mem_mb"],
+        runtime=CPU_RES["runtime"],
+    params:
+        args=shapes_args,
+    shell:
+        "fdiff shapes --res {wildcards.res} --out {output:q} {params.args} > {log:q} 2>&1"
+
+
+rule fetch_inception:
+    # FID feature extractor, fetched once on the login node into the configured cache.
+    output:
+        config["inception_weights"],
+    log:
+        f"{R}/logs/fetch_inception.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "fdiff fetch-inception --dest {output:q} > {log:q} 2>&1"

@@ -1,0 +1,165 @@
+# Tables 1-7 (CSV + LaTeX) and the figures (PNG + PDF), from the metric and sample files.
+#
+# Every table and figure verb gets its inputs as KEY=PATH pairs, KEY = KIND:EXPERIMENT:METHOD
+# [:PROTOCOL], e.g. seg:cub-128:factorized:per_image, seg:cub-128:grabcut:fixed,
+# seg:ffhq-128:kmeans:per_image, seg:ffhq-128:supervised, fid:cub-128:ddpm,
+# consistency:cub-128:factorized. A table whose experiment is not configured gets no inputs and
+# shows "-" in its computed cells.
+#
+#   table1 (Flowers) / table2 (CUB): Acc, IoU, DICE of ours (factorized, both protocols) and
+#       GrabCut (computed) on tables.tableN.data; quoted literature rows.
+#   table3 (CelebAMask-HQ) / table4 (ImageNet): Acc, mIoU of ours, DatasetDDPM-unsup (kmeans)
+#       and the supervised U-Net.
+#   table5: FID (fid.json) and mask accuracy (consistency.json) of ddpm and factorized, every
+#       experiment.
+#   table6: IoU (seg csv on tables.table6.data, default the first evaluation) and FID of the
+#       factorized model and each ablation of tables.table6.experiment.
+#   table7: VOC zero-shot accuracy and mIoU per class of ours.
+
+
+rule table:
+    input:
+        lambda w: sorted(table_pairs(int(w.n)).values()),
+    output:
+        csv=f"{R}/tables/table{{n}}.csv",
+        tex=f"{R}/tables/table{{n}}.tex",
+    log:
+        f"{R}/logs/table/table{{n}}.log",
+    wildcard_constraints:
+        n="[1-7]",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **CPU_RESOURCES,
+    params:
+        pairs=lambda w: pairs_arg(table_pairs(int(w.n))),
+    shell:
+        "fdiff table {wildcards.n} --inputs {params.pairs} --out-csv {output.csv:q}"
+        " --out-tex {output.tex:q} > {log:q} 2>&1"
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+rule figure_segmentation:
+    # Real images with their predicted segmentation (Figs. 3-6).
+    input:
+        data=lambda w: data_h5(w.data, w.res),
+        masks=lambda w: f"{R}/{w.dataset}-{w.res}/factorized/seg/{w.data}-"
+        f"{eval_spec(w.data, w.res)['split']}.h5",
+    output:
+        png=f"{FIG}/segmentation-{{dataset}}-{{res}}-{{data}}.png",
+        pdf=f"{FIG}/segmentation-{{dataset}}-{{res}}-{{data}}.pdf",
+    log:
+        f"{R}/logs/figure/segmentation-{{dataset}}-{{res}}-{{data}}.log",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **FIG_RESOURCES,
+    shell:
+        "fdiff figure segmentation --inputs data={input.data:q} masks={input.masks:q}"
+        " --out {output.png:q} > {log:q} 2>&1"
+
+
+rule figure_samples:
+    # generation: images with their generated masks (Figs. 7-8); mask-channels: the K soft
+    # masks (Fig. 9); refinement: images and masks along the reverse process (Fig. 10);
+    # class-grid: the class-conditional ImageNet grid (Fig. 11).
+    input:
+        samples=f"{R}/{{dataset}}-{{res}}/factorized/samples-figure.h5",
+    output:
+        png=f"{FIG}/{{kind}}-{{dataset}}-{{res}}.png",
+        pdf=f"{FIG}/{{kind}}-{{dataset}}-{{res}}.pdf",
+    log:
+        f"{R}/logs/figure/{{kind}}-{{dataset}}-{{res}}.log",
+    wildcard_constraints:
+        kind="generation|mask-channels|refinement|class-grid",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **FIG_RESOURCES,
+    params:
+        classes=lambda w: (
+            "--classes " + " ".join(map(str, config["figures"]["classes"]))
+            if w.kind == "class-grid"
+            else ""
+        ),
+    shell:
+        "fdiff figure {wildcards.kind} --inputs samples={input.samples:q} {params.classes}"
+        " --out {output.png:q} > {log:q} 2>&1"
+
+
+rule figure_tsweep:
+    input:
+        f"{R}/{{dataset}}-{{res}}/factorized/tsweep-{{data}}.csv",
+    output:
+        png=f"{FIG}/tsweep-{{dataset}}-{{res}}-{{data}}.png",
+        pdf=f"{FIG}/tsweep-{{dataset}}-{{res}}-{{data}}.pdf",
+    log:
+        f"{R}/logs/figure/tsweep-{{dataset}}-{{res}}-{{data}}.log",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **FIG_RESOURCES,
+    shell:
+        "fdiff figure tsweep --inputs tsweep={input:q} --out {output.png:q} > {log:q} 2>&1"
+
+
+rule interpolate:
+    # Fig. 12: two real images noised to t, interpolated in that latent, denoised, with masks.
+    input:
+        model=f"{R}/{{dataset}}-{{res}}/factorized/model.pt",
+        data=lambda w: data_h5(w.dataset, w.res),
+    output:
+        f"{R}/{{dataset}}-{{res}}/factorized/interpolation.h5",
+    log:
+        f"{R}/logs/interpolate/{{dataset}}-{{res}}.log",
+    benchmark:
+        f"{R}/benchmarks/interpolate/{{dataset}}-{{res}}.tsv"
+    conda:
+        "../../envs/plot.yaml"
+    threads: GPU_RES["threads"]
+    resources:
+        **GPU_RESOURCES,
+    params:
+        i=config["figures"]["interpolation"],
+    shell:
+        "OMP_NUM_THREADS={threads} fdiff interpolate --model {input.model:q}"
+        " --data {input.data:q} --split {params.i[split]} --t {params.i[t]}"
+        " --num {params.i[num]} --out {output:q} > {log:q} 2>&1"
+
+
+rule figure_interpolation:
+    input:
+        f"{R}/{{dataset}}-{{res}}/factorized/interpolation.h5",
+    output:
+        png=f"{FIG}/interpolation-{{dataset}}-{{res}}.png",
+        pdf=f"{FIG}/interpolation-{{dataset}}-{{res}}.pdf",
+    log:
+        f"{R}/logs/figure/interpolation-{{dataset}}-{{res}}.log",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **FIG_RESOURCES,
+    shell:
+        "fdiff figure interpolation --inputs interpolation={input:q} --out {output.png:q}"
+        " > {log:q} 2>&1"
+
+
+rule figure_loss:
+    # Training-loss curves of every run (metrics.csv sits next to each model.pt).
+    input:
+        model_files(),
+    output:
+        png=f"{FIG}/loss-curves.png",
+        pdf=f"{FIG}/loss-curves.pdf",
+    log:
+        f"{R}/logs/figure/loss-curves.log",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **FIG_RESOURCES,
+    params:
+        pairs=pairs_arg(loss_pairs()),
+    shell:
+        "fdiff figure loss --inputs {params.pairs} --out {output.png:q} > {log:q} 2>&1"
