@@ -12,32 +12,12 @@ from __future__ import annotations
 
 import io
 import math
-import re
-from pathlib import Path
 
 import pandas as pd
 
-from fdiff.io import write_text
-from fdiff.report.tables import Table, decimals
+from fdiff.report.tables import Table, decimals, latex_escape
 
 MISSING = "-"
-_LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    """Plain text -> LaTeX text (for captions)."""
-    return re.sub(r"[\\&%$#_{}~^]", lambda m: _LATEX_SPECIALS[m.group()], text)
 
 
 def _fmt(value: float, metric: str, extra: int = 0) -> str:
@@ -96,24 +76,20 @@ def table_latex(table: Table) -> str:
         position_float="centering",
         multirow_align="naive",
     )
-    return _midrules_between_groups(text, list(table.rows["group"]))
+    quoted = table.rows["source"].str.startswith("quoted")
+    blocks = list(zip(table.rows["group"], quoted, strict=True))
+    return _midrules_between_blocks(text, blocks, n_index + body.shape[1])
 
 
-def _midrules_between_groups(text: str, groups: list[str]) -> str:
-    r"""Insert ``\midrule`` before the first row of every row group but the first."""
+def _midrules_between_blocks(text: str, blocks: list[tuple[str, bool]], ncols: int) -> str:
+    r"""Rules where a new block of rows starts: ``\midrule`` before a new row group,
+    ``\cmidrule`` (below the group label) before the quoted rows of a group."""
     lines = text.splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.startswith(r"\midrule")) + 1
     out = lines[:start]
-    for i, line in enumerate(lines[start : start + len(groups)]):
-        if i > 0 and groups[i] != groups[i - 1]:
-            out.append("\\midrule\n")
+    for i, line in enumerate(lines[start : start + len(blocks)]):
+        if i > 0 and blocks[i] != blocks[i - 1]:
+            same_group = blocks[i][0] == blocks[i - 1][0] and blocks[i][0]
+            out.append(f"\\cmidrule(l){{2-{ncols}}}\n" if same_group else "\\midrule\n")
         out.append(line)
-    return "".join(out + lines[start + len(groups) :])
-
-
-def write_table(table: Table, out_csv: str | Path | None, out_tex: str | Path | None) -> None:
-    """Write the CSV and/or the LaTeX file atomically."""
-    if out_csv:
-        write_text(out_csv, table_csv(table))
-    if out_tex:
-        write_text(out_tex, table_latex(table))
+    return "".join(out + lines[start + len(blocks) :])

@@ -8,7 +8,7 @@ One reader per kind of file (docs/contracts.md, "Metric files"):
 - fid JSON: ``fid``, ``kid_mean`` and the sampler (``sampler, steps, n_samples, ref_split``);
 - consistency JSON (Table 5, bottom): ``acc`` (fraction) of the generated masks against a
   supervised U-Net's masks of the same images;
-- the literature CSV (``fdiff/baselines/literature.csv``): rows quoted from published papers.
+- the literature CSV (``fdiff/baselines/literature.csv``): numbers quoted from the paper.
 
 Values stay in their file's units here (fractions for segmentation metrics); the tables convert
 to percent for display.
@@ -162,47 +162,61 @@ def read_result(path: str | Path) -> Result:
 
 @dataclass(frozen=True)
 class QuotedRow:
-    """A row quoted from a publication: values as printed (percent; FID as is)."""
+    """A method's numbers quoted from a publication, as printed (percent; FID as is).
+
+    ``values`` maps a metric to its value; for Table 5 ``cells`` maps an experiment
+    (``dataset-resolution``) to its metrics instead.
+    """
 
     method: str
     citation: str
-    values: dict[str, float]
-    dataset: str | None = None
+    quoted_from: str
+    dataset: str | None
+    values: dict[str, float] = field(default_factory=dict)
+    cells: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-LITERATURE_COLUMNS = ("table", "method")
+LITERATURE_METRICS = {"consistency_acc": "consistency"}
+
+
+def default_literature() -> Path:
+    """The packaged ``fdiff/baselines/literature.csv``."""
+    from importlib import resources
+
+    return Path(str(resources.files("fdiff.baselines").joinpath("literature.csv")))
 
 
 def read_literature(path: str | Path, table: int) -> list[QuotedRow]:
-    """The rows of ``table`` in the literature CSV, in file order.
+    """The quoted rows of ``table`` in a literature CSV, one per method, in file order.
 
-    Columns: ``table`` (1..7), ``method``, optional ``dataset``, ``citation`` (or ``source``),
-    and metric columns (``acc, iou, dice, miou, fid``; empty = not reported, shown "-").
-    Segmentation values are percent as printed in the source.
+    The file is long-form, one number per line (``fdiff.baselines.literature``): ``table,
+    dataset, resolution, method, metric, value, unit, cited, quoted_from, quoted``.
     """
+    from fdiff.baselines.literature import COLUMNS
+
     path = Path(path)
     try:
-        df = pd.read_csv(path, dtype={"table": str}, comment="#")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        df = pd.read_csv(path, dtype={"resolution": "Int64"})
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise FdiffError(f"{path}: unreadable literature CSV ({e})") from None
-    missing = [c for c in LITERATURE_COLUMNS if c not in df.columns]
-    if missing:
-        raise FdiffError(f"{path}: no column {missing[0]!r}: expected columns table, method, ...")
-    cite_col = (
-        "citation" if "citation" in df.columns else "source" if "source" in df.columns else None
-    )
-    wanted = {str(table), f"table{table}", f"Table {table}"}
-    rows = []
-    for _, r in df[df["table"].astype(str).str.strip().isin(wanted)].iterrows():
-        values = {}
-        for k in HIGHER_IS_BETTER:
-            v = _clean(r.get(k))
-            if v is None or v == "-":
-                continue
-            values[k] = _float(v, path, f"{r['method']}.{k}")
-            if k in SEG_METRICS and not 0.0 <= values[k] <= 100.0:
-                raise FdiffError(f"{path}: {r['method']}.{k} = {v}: expected percent in [0, 100]")
-        citation = str(_clean(r.get(cite_col)) or "") if cite_col else ""
-        dataset = _clean(r.get("dataset")) if "dataset" in df.columns else None
-        rows.append(QuotedRow(str(r["method"]), citation, values, dataset))
-    return rows
+    if list(df.columns) != COLUMNS:
+        raise FdiffError(f"{path}: columns {list(df.columns)}: expected {COLUMNS}")
+    rows: dict[str, QuotedRow] = {}
+    for _, r in df[df["table"] == table].iterrows():
+        metric = LITERATURE_METRICS.get(r["metric"], r["metric"])
+        if metric not in HIGHER_IS_BETTER:
+            raise FdiffError(
+                f"{path}: metric {r['metric']!r}: expected one of {sorted(HIGHER_IS_BETTER)}"
+            )
+        value = _float(r["value"], path, f"{r['method']}.{r['metric']}")
+        if r["unit"] == "percent" and not 0.0 <= value <= 100.0:
+            raise FdiffError(f"{path}: {r['method']}.{metric} = {value}: expected percent")
+        method = str(r["method"])
+        row = rows.setdefault(
+            method, QuotedRow(method, str(r["cited"]), str(r["quoted_from"]), _clean(r["dataset"]))
+        )
+        if pd.isna(r["resolution"]):
+            row.values[metric] = value
+        else:
+            row.cells.setdefault(f"{r['dataset']}-{int(r['resolution'])}", {})[metric] = value
+    return list(rows.values())

@@ -19,8 +19,9 @@ cell without a result file shows "-": nothing is ever filled in from elsewhere.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,37 +106,37 @@ class TableSpec:
     """The layout of one of the paper's tables."""
 
     number: int
-    title: str  # the paper's caption
+    title: str  # the paper's caption without "on DATASET." (Table 5: the whole caption)
     paper_dataset: str | None  # dataset of the paper's table (quoted rows are about it)
     rows: tuple[RowSpec, ...]
     metrics: tuple[str, ...]  # columns (Tables 1-4, 6) or row groups (Tables 5, 7)
     columns: tuple[str, ...] = ()  # Tables 5 and 7: the fixed columns
 
 
-_GRABCUT = RowSpec("grabcut", "GrabCut [48]")
+_GRABCUT = RowSpec("grabcut", "GrabCut")
 _SUPERVISED = RowSpec("supervised", "Supervised UNet")
-_KMEANS = RowSpec("kmeans", "DatasetDDPM-unsup. [2]")
+_KMEANS = RowSpec("kmeans", "DatasetDDPM-unsup")
 _OURS = RowSpec("factorized", "Ours")
 _QUOTED = RowSpec(QUOTED, "")
 
 SPECS: dict[int, TableSpec] = {
-    1: TableSpec(1, "Comparisons on Flower.", "flowers", (_GRABCUT, _QUOTED, _OURS),
+    1: TableSpec(1, "Comparisons", "flowers", (_GRABCUT, _OURS, _QUOTED),
                  ("acc", "iou", "dice")),
-    2: TableSpec(2, "Comparisons on CUB.", "cub", (_GRABCUT, _QUOTED, _OURS),
+    2: TableSpec(2, "Comparisons", "cub", (_GRABCUT, _OURS, _QUOTED),
                  ("acc", "iou", "dice")),
-    3: TableSpec(3, "Seg. Comparisons on CelebA.", "celebamask",
-                 (_SUPERVISED, _KMEANS, _QUOTED, _OURS), ("acc", "miou")),
-    4: TableSpec(4, "Seg. Comparisons on ImageNet.", "pixel-imagenet",
-                 (_SUPERVISED, _KMEANS, _QUOTED, _OURS), ("acc", "miou")),
+    3: TableSpec(3, "Seg. Comparisons", "celebamask",
+                 (_SUPERVISED, _KMEANS, _OURS, _QUOTED), ("acc", "miou")),
+    4: TableSpec(4, "Seg. Comparisons", "pixel-imagenet",
+                 (_SUPERVISED, _KMEANS, _OURS, _QUOTED), ("acc", "miou")),
     5: TableSpec(5, "Image and mask generation comparison on all datasets "
                  "(upper: FID (lower is better), bottom: Acc. (higher is better)).", None,
                  (RowSpec("ddpm", "DDPM"), _OURS), ("fid", "consistency"), PAPER_EXPERIMENTS),
-    6: TableSpec(6, "Ablations of Decoding Scheme on CUB.", "cub",
+    6: TableSpec(6, "Ablations of Decoding Scheme", "cub",
                  (RowSpec("concat", "Concat"),
                   RowSpec("mask_hmid", "Masking h_mid", r"Masking $h_{mid}$"),
-                  RowSpec("unshared", "w/o weight sharing"), _QUOTED, _OURS), ("iou", "fid")),
-    7: TableSpec(7, "Zero-shot transfer from ImageNet to VOC (class label mapping): accuracy "
-                 "and mIoU per class on the VOC validation set.", "voc", (_OURS,),
+                  RowSpec("unshared", "w/o weight sharing"), _OURS, _QUOTED), ("iou", "fid")),
+    7: TableSpec(7, "Zero-shot transfer from ImageNet by class label mapping: accuracy and "
+                 "mIoU per class", "voc", (_OURS,),
                  ("acc", "miou"), (*VOC_CLASSES, "mean")),
 }  # fmt: skip
 
@@ -154,7 +155,6 @@ class Table:
     values: pd.DataFrame
     metric: pd.DataFrame
     rows: pd.DataFrame
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def grouped(self) -> bool:
@@ -182,6 +182,25 @@ class Table:
                 target = shown.max() if higher else shown.min()
                 out.loc[shown.index[shown == target], col] = True
         return out
+
+
+_LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Plain text -> LaTeX text."""
+    return re.sub(r"[\\&%$#_{}~^]", lambda m: _LATEX_SPECIALS[m.group()], text)
 
 
 def decimals(metric: str) -> int:
@@ -252,20 +271,28 @@ def _caption(spec: TableSpec, clauses: dict[str, list[str]], notes: list[str], t
 
 # -- builders -----------------------------------------------------------------------------------
 
+# Datasets that count as the same for quoting (the literature names Pixel-ImageNet "imagenet").
+SAME_DATASET = {"pixel-imagenet": "imagenet"}
+LATEX_LABELS = {"Masking h_mid": r"Masking $h_{mid}$"}
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return SAME_DATASET.get(a, a) == SAME_DATASET.get(b, b)
+
 
 def _protocol_name(r: Result) -> str:
     return str(r.protocol.get("protocol") or "")
 
 
 def _read_inputs(spec: TableSpec, inputs: Mapping[str, Sequence[str | Path]]) -> dict:
-    grouped = spec.number in (5,)
+    by_column = spec.number == 5
     known = {r.key for r in spec.rows if r.key != QUOTED}
     out: dict[str, list[Result]] = {}
     for raw_key, paths in inputs.items():
         key = canonical_key(raw_key)
         row, _, col = key.partition("@")
-        if row not in known or bool(col) != grouped:
-            want = "ROW@EXPERIMENT" if grouped else "ROW"
+        if row not in known or bool(col) != by_column:
+            want = "ROW@EXPERIMENT" if by_column else "ROW"
             raise FdiffError(
                 f"table {spec.number}: input key {raw_key!r}: expected {want} with ROW one of "
                 f"{', '.join(sorted(known))}"
@@ -274,22 +301,57 @@ def _read_inputs(spec: TableSpec, inputs: Mapping[str, Sequence[str | Path]]) ->
     return out
 
 
-def _dataset_of(results: Mapping[str, list[Result]]) -> str | None:
+def _dataset_of(spec: TableSpec, results: Mapping[str, list[Result]]) -> str | None:
     names = {r.dataset for rs in results.values() for r in rs if r.dataset}
     if len(names) > 1:
-        raise FdiffError(f"result files are on several datasets ({', '.join(sorted(names))})")
+        raise FdiffError(
+            f"table {spec.number}: result files on several datasets ({', '.join(sorted(names))})"
+            ": expected one"
+        )
     return next(iter(names), None)
 
 
-def _title(spec: TableSpec, dataset: str | None) -> tuple[str, bool]:
-    """The caption's title, and whether quoted rows (about the paper's dataset) belong."""
-    if dataset is None or spec.paper_dataset is None or dataset == spec.paper_dataset:
-        return spec.title, True
+def _title(spec: TableSpec, dataset: str | None) -> str:
+    if spec.paper_dataset is None:
+        return spec.title
     paper = DATASET_NAMES.get(spec.paper_dataset, spec.paper_dataset)
-    return (
-        f"{spec.title[:-1]} layout, on {DATASET_NAMES.get(dataset, dataset)} instead of {paper}.",
-        False,
+    if dataset is None or _same(dataset, spec.paper_dataset):
+        return f"{spec.title} on {paper}."
+    here = DATASET_NAMES.get(dataset, dataset)
+    return f"{spec.title} on {here} (the paper's Table {spec.number} is on {paper})."
+
+
+def _record(label: str, latex: str, source: str, group: str, values) -> dict:
+    return {"label": label, "latex": latex, "source": source, "group": group, "values": values}
+
+
+def _quoted_label(q: QuotedRow) -> tuple[str, str]:
+    """A quoted row's plain and LaTeX labels: "METHOD (published)", with a dagger in LaTeX."""
+    latex = LATEX_LABELS.get(q.method, latex_escape(q.method))
+    return f"{q.method} (published)", latex + r" (published)$^\dagger$"
+
+
+def _quoted_source(q: QuotedRow) -> str:
+    return f"quoted: {q.citation}; from {q.quoted_from}"
+
+
+def _finish(spec, records, metrics_of_cells, headers, clauses, notes, title) -> Table:
+    values = pd.DataFrame([r["values"] for r in records], columns=headers, dtype=float)
+    metric = pd.DataFrame(metrics_of_cells, columns=headers)
+    rows = pd.DataFrame(
+        [{k: r[k] for k in ("label", "latex", "source", "group")} for r in records],
+        columns=["label", "latex", "source", "group"],
     )
+    text = [f"Table {spec.number}: {title}"]
+    text += [f"{', '.join(dict.fromkeys(labels))}: {clause}." for clause, labels in clauses.items()]
+    if (rows["source"].str.startswith("quoted")).any():
+        text.append(
+            "Rows marked with a dagger are quoted from the paper (source column of the CSV), "
+            "not recomputed."
+        )
+    text += notes
+    text.append('"-": not run in this configuration, or not reported.')
+    return Table(spec.number, " ".join(text), values, metric, rows)
 
 
 def build_method_table(
@@ -299,9 +361,15 @@ def build_method_table(
 ) -> Table:
     """Tables 1-4 and 6: one row per method (and protocol), one column per metric."""
     results = _read_inputs(spec, inputs)
-    dataset = _dataset_of(results)
-    title, quote = _title(spec, dataset)
-    quoted = read_literature(literature, spec.number) if literature and quote else []
+    dataset = _dataset_of(spec, results)
+    quoted = read_literature(literature, spec.number) if literature else []
+    notes = []
+    if dataset is not None:
+        other = {str(q.dataset) for q in quoted if not _same(q.dataset, dataset)}
+        if other:
+            names = ", ".join(sorted(DATASET_NAMES.get(d, d) for d in other))
+            notes.append(f"The paper's quoted rows are left out: they are on {names}.")
+        quoted = [q for q in quoted if _same(q.dataset, dataset)]
     protocols = {
         _protocol_name(r) for rs in results.values() for r in rs if r.kind in ("seg", "per_class")
     }
@@ -310,11 +378,18 @@ def build_method_table(
     clauses: dict[str, list[str]] = {}
     for rs in spec.rows:
         if rs.key == QUOTED:
-            records += [_quoted_record(q) for q in quoted]
+            for q in quoted:
+                label, latex = _quoted_label(q)
+                vals = [q.values.get(m, np.nan) for m in spec.metrics]
+                records.append(_record(label, latex, _quoted_source(q), "", vals))
             continue
         res = results.get(rs.key, [])
         seg = [r for r in res if r.kind in ("seg", "per_class")]
-        other = [r for r in res if r.kind not in ("seg", "per_class")]
+        extra: dict[str, float] = {}
+        for r in res:
+            if r.kind in ("fid", "consistency"):
+                extra.update(r.metrics)
+                clauses.setdefault(sample_protocol_text(r), []).append(rs.label)
         by_protocol: dict[str, Result] = {}
         for r in seg:
             name = _protocol_name(r)
@@ -324,136 +399,93 @@ def build_method_table(
                     f"for row {rs.key!r} with protocol {name!r}; expected one"
                 )
             by_protocol[name] = r
-        extra: dict[str, float] = {}
-        for r in other:
-            extra.update(r.metrics)
-            clauses.setdefault(sample_protocol_text(r), []).append(rs.label)
         for name, r in (by_protocol or {"": None}).items():
             tag = f" ({name.replace('_', '-')})" if suffix and name else ""
             label, latex = rs.label + tag, (rs.latex or rs.label) + tag
-            values = dict(extra)
+            got = dict(extra)
             if r is not None:
-                values.update(r.metrics)
+                got.update(r.metrics)
                 clauses.setdefault(seg_protocol_text(r), []).append(label)
-            records.append(
-                {
-                    "label": label,
-                    "latex": latex,
-                    "source": "computed" if r is not None or extra else "not run",
-                    "group": "",
-                    "values": {m: values.get(m) for m in spec.metrics},
-                }
-            )
-    notes = []
-    if quoted:
-        notes.append("Rows marked with a dagger are quoted from the cited papers, not recomputed.")
-    elif literature and not quote:
-        notes.append(
-            f"Rows quoted from the literature are left out: they are on "
-            f"{DATASET_NAMES.get(spec.paper_dataset, spec.paper_dataset)}."
-        )
-    notes.append('"-": not run in this configuration, or not reported.')
-    values = pd.DataFrame(
-        [
-            {m: np.nan if rec["values"].get(m) is None else _display(rec, m) for m in spec.metrics}
-            for rec in records
-        ],
-        columns=list(spec.metrics),
-    )
-    metric = pd.DataFrame([list(spec.metrics)] * len(records), columns=list(spec.metrics))
-    rows = pd.DataFrame(
-        [{k: rec[k] for k in ("label", "latex", "source", "group")} for rec in records]
-    )
+            vals = [display_value(m, got[m]) if m in got else np.nan for m in spec.metrics]
+            source = "computed" if got else "not run"
+            records.append(_record(label, latex, source, "", vals))
     headers = [METRIC_HEADERS[m] for m in spec.metrics]
-    values.columns = metric.columns = headers
-    return Table(spec.number, _caption(spec, clauses, notes, title), values, metric, rows)
-
-
-def _display(rec: dict, m: str) -> float:
-    v = float(rec["values"][m])
-    return v if rec["source"].startswith("quoted") else display_value(m, v)
-
-
-def _quoted_record(q: QuotedRow) -> dict:
-    cite = f" {q.citation}" if q.citation else ""
-    return {
-        "label": q.method,
-        "latex": q.method + r"$^\dagger$",
-        "source": f"quoted:{cite}".rstrip(":") if cite else "quoted",
-        "group": "",
-        "values": dict(q.values),
-    }
+    cells = [list(spec.metrics)] * len(records)
+    return _finish(spec, records, cells, headers, clauses, notes, _title(spec, dataset))
 
 
 def _column_name(experiment: str) -> str:
     ds, _, res = experiment.rpartition("-")
-    if not ds:
-        return experiment
-    return f"{DATASET_NAMES.get(ds, ds)}-{res}"
+    return f"{DATASET_NAMES.get(ds, ds)}-{res}" if ds else experiment
 
 
-def build_grouped_table(spec: TableSpec, inputs: Mapping[str, Sequence[str | Path]]) -> Table:
-    """Tables 5 and 7: row groups per metric, one row per method, fixed columns."""
+def _group_name(metric: str) -> str:
+    return f"{METRIC_HEADERS[metric]} ({'higher' if HIGHER_IS_BETTER[metric] else 'lower'} better)"
+
+
+def build_grouped_table(
+    spec: TableSpec,
+    inputs: Mapping[str, Sequence[str | Path]],
+    literature: str | Path | None = None,
+) -> Table:
+    """Tables 5 and 7: a row group per metric, a row per method, fixed columns."""
     results = _read_inputs(spec, inputs)
     clauses: dict[str, list[str]] = {}
-    cells: dict[tuple[str, str], dict[str, float]] = {}  # (row key, column) -> metrics
+    cells: dict[tuple[str, str], dict[str, float]] = {}  # (row label, column) -> metrics
+    labels = {x.key: x for x in spec.rows}
+    columns = list(spec.columns)
+    dataset = None
     if spec.number == 5:
-        columns = list(spec.columns)
         for key, rs in results.items():
             row, _, col = key.partition("@")
             if col not in columns:
                 columns.append(col)
             for r in rs:
                 if r.kind not in ("fid", "consistency"):
-                    raise FdiffError(
-                        f"table 5: {r.path}: expected a fid or consistency JSON for {key!r}"
-                    )
+                    raise FdiffError(f"table 5: {r.path}: expected a fid or consistency JSON")
                 cells.setdefault((row, col), {}).update(r.metrics)
-                label = next(x.label for x in spec.rows if x.key == row)
-                clauses.setdefault(sample_protocol_text(r), []).append(f"{label} {col}")
+                clauses.setdefault(sample_protocol_text(r), []).append(
+                    f"{labels[row].label} {_column_name(col)}"
+                )
         headers = [_column_name(c) for c in columns]
-        title = spec.title
     else:
-        columns = list(spec.columns)
-        title, _ = _title(spec, _dataset_of(results))
+        dataset = _dataset_of(spec, results)
         for key, rs in results.items():
             for r in rs:
                 if r.kind != "per_class":
                     raise FdiffError(
-                        f"table 7: {r.path}: expected a per-class CSV (a 'class' column)"
+                        f"table {spec.number}: {r.path}: expected a per-class CSV (a 'class' "
+                        "column, one row per class)"
                     )
                 unknown = sorted(set(r.per_class) - set(columns))
                 if unknown:
                     raise FdiffError(
-                        f"table 7: {r.path}: class {unknown[0]!r}: expected VOC class names "
-                        f"({', '.join(VOC_CLASSES)})"
+                        f"table {spec.number}: {r.path}: class {unknown[0]!r}: expected one of "
+                        f"{', '.join(columns)}"
                     )
                 for c, m in r.per_class.items():
                     cells.setdefault((key, c), {}).update(m)
                 cells.setdefault((key, "mean"), {}).update(r.metrics)
-                label = next(x.label for x in spec.rows if x.key == key)
-                clauses.setdefault(seg_protocol_text(r), []).append(label)
+                clauses.setdefault(seg_protocol_text(r), []).append(labels[key].label)
         headers = list(columns)
-    records, metric_rows = [], []
+    quoted = read_literature(literature, spec.number) if literature else []
+    records, metric_cells = [], []
     for m in spec.metrics:
+        group = _group_name(m)
         for rs in spec.rows:
             vals = [cells.get((rs.key, c), {}).get(m) for c in columns]
-            records.append(
-                {
-                    "label": rs.label,
-                    "latex": rs.latex or rs.label,
-                    "source": "computed" if any(v is not None for v in vals) else "not run",
-                    "group": f"{METRIC_HEADERS[m]} ({'higher' if HIGHER_IS_BETTER[m] else 'lower'}"
-                    " is better)",
-                    "values": [np.nan if v is None else display_value(m, v) for v in vals],
-                }
-            )
-            metric_rows.append([m] * len(columns))
-    values = pd.DataFrame([r["values"] for r in records], columns=headers)
-    metric = pd.DataFrame(metric_rows, columns=headers)
-    rows = pd.DataFrame([{k: r[k] for k in ("label", "latex", "source", "group")} for r in records])
-    notes = ['"-": not run in this configuration.']
-    return Table(spec.number, _caption(spec, clauses, notes, title), values, metric, rows)
+            source = "computed" if any(v is not None for v in vals) else "not run"
+            vals = [np.nan if v is None else display_value(m, v) for v in vals]
+            records.append(_record(rs.label, rs.latex or rs.label, source, group, vals))
+            metric_cells.append([m] * len(columns))
+        for q in quoted:
+            vals = [q.cells.get(c, {}).get(m, np.nan) for c in columns]
+            if all(np.isnan(vals)):
+                continue
+            label, latex = _quoted_label(q)
+            records.append(_record(label, latex, _quoted_source(q), group, vals))
+            metric_cells.append([m] * len(columns))
+    return _finish(spec, records, metric_cells, headers, clauses, [], _title(spec, dataset))
 
 
 def build_table(
@@ -461,10 +493,13 @@ def build_table(
     inputs: Mapping[str, Sequence[str | Path]],
     literature: str | Path | None = None,
 ) -> Table:
-    """Table ``number`` (1-7) from result files named by key (see the module docstring)."""
+    """Table ``number`` (1-7) from result files named by key (see the module docstring).
+
+    ``literature``: the quoted-numbers CSV (``fdiff.report.results.default_literature()``), or
+    None for no quoted rows.
+    """
     if number not in SPECS:
         raise FdiffError(f"table {number}: expected one of 1-7")
     spec = SPECS[number]
-    if number in (5, 7):
-        return build_grouped_table(spec, inputs)
-    return build_method_table(spec, inputs, literature)
+    build = build_grouped_table if number in (5, 7) else build_method_table
+    return build(spec, inputs, literature)
