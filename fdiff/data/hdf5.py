@@ -29,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from fdiff import __version__
 from fdiff.errors import FdiffError
@@ -246,17 +246,42 @@ def read_attrs(path: str | os.PathLike) -> dict[str, object]:
         return out
 
 
-def to_float(images: np.ndarray) -> torch.Tensor:
-    """uint8 [B, H, W, 3] -> float32 [B, 3, H, W] in [-1, 1] (x / 127.5 - 1)."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    return x.div_(127.5).sub_(1.0)
+def to_float(images: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> float32 [B, 3, H, W] in [-1, 1] (x / 127.5 - 1), into ``out``."""
+    b, h, w, _ = images.shape
+    if out is None:
+        out = torch.empty((b, 3, h, w), dtype=torch.float32)
+    out.copy_(torch.from_numpy(images).permute(0, 3, 1, 2))
+    return out.mul_(1.0 / 127.5).sub_(1.0)
+
+
+class Batch(list):
+    """What ``H5ImageDataset.__getitems__`` returns: a list of ``(image, label)`` views.
+
+    ``default_collate`` stacks it like any list of items (a copy); :func:`collate` returns the
+    already-stacked ``images`` [B, 3, H, W] and ``labels`` [B] without copying.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        super().__init__(zip(images, labels, strict=True))
+        self.images = images
+        self.labels = labels
+
+
+def collate(batch):
+    """DataLoader ``collate_fn``: zero-copy for :class:`Batch`, ``default_collate`` otherwise."""
+    if isinstance(batch, Batch):
+        return batch.images, batch.labels
+    return default_collate(batch)
 
 
 class H5ImageDataset(Dataset):
     """A split of a dataset HDF5 file as a torch Dataset.
 
     Item ``i`` is ``(image, label)``: image float32 [3, H, W] in [-1, 1], flipped horizontally
-    with probability 1/2 when ``flip``; label int64 (-1 when the file has no labels).
+    with probability 1/2 when ``flip``; label int64 (-1 when the file has no labels). With
+    ``uint8=True`` the image stays uint8 [3, H, W] in 0..255: :class:`H5Loader` uses that to
+    move a quarter of the bytes between processes and converts in the consumer.
 
     The h5py file is opened lazily on first access in each process (never in ``__init__``) so
     the dataset pickles into DataLoader workers and each worker holds its own handle.
@@ -264,10 +289,13 @@ class H5ImageDataset(Dataset):
     vectorised conversion, which is what makes the loader fast (see :mod:`fdiff.data.bench`).
     """
 
-    def __init__(self, path: str | os.PathLike, split: str, flip: bool = False):
+    def __init__(
+        self, path: str | os.PathLike, split: str, flip: bool = False, uint8: bool = False
+    ):
         self.path = str(path)
         self.split = split
         self.flip = flip
+        self.uint8 = uint8
         with _open(self.path) as f:
             self.info = inspect_split(f, split, self.path)
             self._labels = f[split]["labels"][()] if self.info.has_labels else None
@@ -313,16 +341,68 @@ class H5ImageDataset(Dataset):
         for i in idx:
             if not 0 <= i < self.info.n:
                 raise IndexError(f"index {i} out of range for {self.info.n} items")
-        x = to_float(self._load(idx))
-        if self.flip:
-            flip = torch.rand(len(idx)) < 0.5
-            x[flip] = x[flip].flip(-1)
+        u = self._load(idx)
+        if self.flip:  # flip the uint8 pixels (a quarter of the bytes of the float batch)
+            flip = (torch.rand(len(idx)) < 0.5).numpy()
+            u[flip] = u[flip, :, ::-1]
+        if self.uint8:
+            x = torch.from_numpy(np.ascontiguousarray(u.transpose(0, 3, 1, 2)))
+        else:
+            x = to_float(u)
         return x, self._labels_for(idx)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.get_batch([i])
         return x[0], y[0]
 
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        x, y = self.get_batch(indices)
-        return list(zip(x, y, strict=True))
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        return Batch(*self.get_batch(indices))
+
+
+class H5Loader:
+    """Batches ``(images float32 [B, 3, H, W] in [-1, 1], labels int64 [B])`` of a split.
+
+    DataLoader workers read and flip uint8 batches (``__getitems__``, one chunk read per
+    image) and hand them over through shared memory; the conversion to float happens here,
+    in the consumer, on ``device`` when given (a GPU converts for free and receives a quarter
+    of the bytes). Moving float batches between processes instead costs more than reading
+    them: every batch is a fresh shared-memory block whose pages fault in on first write.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        split: str,
+        batch_size: int,
+        workers: int = 2,
+        flip: bool = False,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        device: str | torch.device | None = None,
+        generator: torch.Generator | None = None,
+        prefetch_factor: int | None = None,
+    ):
+        self.dataset = H5ImageDataset(path, split, flip=flip, uint8=True)
+        self.device = torch.device(device) if device is not None else None
+        self.loader = DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=workers,
+            drop_last=drop_last and len(self.dataset) >= batch_size,
+            collate_fn=collate,
+            persistent_workers=workers > 0,
+            pin_memory=self.device is not None and self.device.type == "cuda",
+            generator=generator,
+            prefetch_factor=prefetch_factor if workers > 0 else None,
+        )
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for u, y in self.loader:
+            if self.device is not None:
+                u = u.to(self.device, non_blocking=True)
+                y = y.to(self.device, non_blocking=True)
+            yield u.float().mul_(1.0 / 127.5).sub_(1.0), y

@@ -1,0 +1,168 @@
+"""ImageNet (class-conditional training) and the Pixel-ImageNet evaluation subset; local only.
+
+ImageNet needs a licence, so ``--raw`` points at a local copy in one of two forms:
+
+- ILSVRC-2012 folders: ``train/<wnid>/*.JPEG`` and optionally ``val/<wnid>/*.JPEG`` (the
+  validation set sorted into class folders). Labels are the index of the wnid among the
+  sorted train folders (the usual 0..999 order); ``class_names`` lists the wnids.
+- Downsampled ImageNet 64x64 (Chrabaszcz et al.): ``train_data_batch_*.npz`` and
+  ``val_data.npz`` (``data`` uint8 [N, 3 * 64 * 64] channel-planar, ``labels`` 1..1000),
+  directly in ``--raw`` or in ``Imagenet64_train_npz/`` / ``Imagenet64_val_npz/``. Labels are
+  stored minus one; images are resized only when ``--res`` differs from 64.
+
+Pixel-ImageNet (masks from Zhang et al., CVPR 2020; Google Drive, no checksum): ``--raw`` holds
+``masks/<wnid>/<image>.png`` (pixel values separate instances; foreground = any non-zero) and
+``images/<wnid>/<image>.JPEG``. The paper's protocol keeps a random subset of at most 20
+images per class (seeded); it is written as the ``test`` split with masks and labels (index of
+the wnid among the sorted ``images/`` folders).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from fdiff.data.hdf5 import DatasetAttrs, open_writer
+from fdiff.data.preprocess import PREPROCESSING, open_image, resize_image
+from fdiff.data.sources.common import IMAGE_EXTENSIONS, Item, Plan, require
+from fdiff.errors import FdiffError
+
+log = logging.getLogger(__name__)
+
+PER_CLASS = 20
+
+
+def _class_dirs(folder: Path) -> list[str]:
+    return sorted(e.name for e in os.scandir(folder) if e.is_dir())
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(
+        Path(e.path)
+        for e in os.scandir(folder)
+        if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS
+    )
+
+
+def npz_files(raw: Path) -> dict[str, list[Path]]:
+    """Downsampled-ImageNet npz files per split (empty lists when absent)."""
+    train = sorted(raw.glob("train_data_batch_*.npz")) + sorted(
+        raw.glob("Imagenet64_train_npz/train_data_batch_*.npz")
+    )
+    val = sorted(raw.glob("val_data.npz")) + sorted(raw.glob("Imagenet64_val_npz/val_data.npz"))
+    return {"train": train, "val": val}
+
+
+def plan(raw: Path) -> Plan:
+    """ILSVRC-2012 folder layout -> Plan with labels (train, and val when present)."""
+    train = require(raw / "train", "ILSVRC-2012 train/<wnid>/*.JPEG (ImageNet needs a licence)")
+    wnids = _class_dirs(train)
+    if not wnids:
+        raise FdiffError(f"{train}: no class folders (expected train/<wnid>/*.JPEG)")
+    index = {w: i for i, w in enumerate(wnids)}
+    splits: dict[str, list[Item]] = {}
+    for split in ("train", "val"):
+        folder = raw / split
+        if not folder.is_dir():
+            continue
+        items = []
+        for w in tqdm(_class_dirs(folder), desc=f"scan {split}", unit="class"):
+            if w not in index:
+                raise FdiffError(f"{folder / w}: class folder not among the train classes")
+            items += [Item(p, label=index[w], name=f"{w}/{p.name}") for p in _files(folder / w)]
+        splits[split] = items
+    return Plan(
+        dataset="imagenet",
+        splits=splits,
+        num_classes=0,
+        labels=True,
+        sources={"train": "local ILSVRC-2012 (licence)"},
+        extra={"class_names": wnids},
+    )
+
+
+def prepare_npz(raw: Path, res: int, out: Path) -> dict[str, int]:
+    """Downsampled ImageNet 64x64 npz files -> dataset HDF5 (resized only if res != 64)."""
+    files = npz_files(raw)
+    if not files["train"]:
+        raise FdiffError(f"{raw}: no train_data_batch_*.npz found")
+    counts = {}
+    attrs = DatasetAttrs(
+        dataset="imagenet",
+        resolution=res,
+        num_classes=0,
+        preprocessing="downsampled ImageNet 64x64 npz"
+        + ("" if res == 64 else "; " + PREPROCESSING.format(res=res)),
+        sources={p.name: "local downsampled ImageNet (licence)" for v in files.values() for p in v},
+        extra={"labels": "downsampled-ImageNet labels minus 1"},
+    )
+    with open_writer(out, attrs) as w:
+        for split, paths in files.items():
+            if not paths:
+                continue
+            sizes = []
+            for p in paths:
+                with np.load(p) as z:
+                    if "data" not in z or "labels" not in z:
+                        raise FdiffError(f"{p}: expected arrays 'data' and 'labels'")
+                    sizes.append(len(z["labels"]))
+            w.create_split(split, sum(sizes), labels=True)
+            start = 0
+            for p in tqdm(paths, desc=f"imagenet {split}", unit="file"):
+                with np.load(p) as z:
+                    data, labels = z["data"], np.asarray(z["labels"], np.int64) - 1
+                if data.ndim != 2 or data.shape[1] != 3 * 64 * 64 or data.dtype != np.uint8:
+                    raise FdiffError(
+                        f"{p}: 'data' is {data.dtype} {data.shape}, expected uint8 [N, 12288]"
+                    )
+                images = data.reshape(-1, 3, 64, 64).transpose(0, 2, 3, 1)
+                if res != 64:
+                    images = np.stack([resize_image(Image.fromarray(x), res) for x in images])
+                w.write(split, start, np.ascontiguousarray(images), labels=labels)
+                start += len(images)
+            counts[split] = start
+    return counts
+
+
+def pixel_mask(path: Path) -> np.ndarray:
+    """Pixel-ImageNet mask -> uint8 [H, W]: 1 where any instance (non-zero) pixel."""
+    m = np.asarray(open_image(path, mode=None))
+    if m.ndim == 3:
+        m = m.max(axis=2)
+    return (m != 0).astype(np.uint8)
+
+
+def pixel_plan(raw: Path, seed: int = 0, per_class: int = PER_CLASS) -> Plan:
+    masks = require(raw / "masks", "Pixel-ImageNet masks/<wnid>/<image>.png")
+    images = require(raw / "images", "ImageNet train images/<wnid>/<image>.JPEG")
+    wnids = _class_dirs(images)
+    index = {w: i for i, w in enumerate(wnids)}
+    rng = np.random.default_rng(seed)
+    items = []
+    for w in _class_dirs(masks):
+        if w not in index:
+            raise FdiffError(f"{masks / w}: no matching class folder {images / w}")
+        mask_files = _files(masks / w)
+        take = sorted(rng.choice(len(mask_files), min(per_class, len(mask_files)), replace=False))
+        by_stem = {p.stem: p for p in _files(images / w)}
+        for k in take:
+            m = mask_files[k]
+            if m.stem not in by_stem:
+                raise FdiffError(f"{m}: no image {images / w / m.stem}.JPEG for this mask")
+            items.append(Item(by_stem[m.stem], m, label=index[w], name=f"{w}/{m.stem}"))
+    if not items:
+        raise FdiffError(f"{masks}: no masks found (expected masks/<wnid>/<image>.png)")
+    return Plan(
+        dataset="pixel-imagenet",
+        splits={"test": items},
+        num_classes=2,
+        mask_decoder=pixel_mask,
+        labels=True,
+        sources={"masks": "local Pixel-ImageNet (no published checksum)"},
+        extra={"class_names": wnids, "subset": f"at most {per_class} per class, seed {seed}"},
+    )
