@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.utils.checkpoint
 
@@ -9,6 +10,15 @@ from fdiff.config import DiffusionConfig, model_config_from_dict
 from fdiff.diffusion import GaussianDiffusion
 from fdiff.models import build_model
 from fdiff.nn import EmbedSequential, set_activation_checkpointing
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One CPU thread: tiny models on a shared machine run faster and steadier without OpenMP."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _grads(model, diffusion, x0, t, noise, seed):
@@ -61,3 +71,82 @@ def test_activation_checkpointing_gives_equal_gradients(monkeypatch):
     model.train()
     _grads(model, diffusion, x0, t, noise, seed=1)
     assert not calls
+
+
+def _run_bench_cli(argv):
+    """``fdiff bench ARGV`` through the bench verb's own parser registration and handler."""
+    import argparse
+
+    from fdiff.cli import bench
+
+    parser = argparse.ArgumentParser(prog="fdiff")
+    bench.register(parser.add_subparsers(dest="verb"))
+    args = parser.parse_args(["bench", *argv])
+    return args.func(args)
+
+
+def test_bench_quick_writes_csv(tmp_path, capsys):
+    import csv
+    import math
+
+    from fdiff.bench import CSV_COLUMNS
+
+    out = tmp_path / "bench.csv"
+    argv = ["--quick", "--device", "cpu", "--variants", "ddpm", "shared", "--warmup", "0"]
+    assert _run_bench_cli([*argv, "--steps", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "img/s" in printed and "GFLOP/img" in printed
+
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert set(CSV_COLUMNS) <= set(rows[0])
+    by = {(r["section"], r["name"]): r for r in rows}
+    assert set(by) == {
+        ("train", "ddpm"),
+        ("train", "shared"),
+        ("segment", "full_forward"),
+        ("segment", "masks_only"),
+        ("sample", "ddpm-1000"),
+        ("sample", "ddim-10"),
+        ("data", "loader"),
+    }
+    for r in rows:
+        assert r["preset"] == "tiny" and r["device"] == "cpu"
+        assert float(r["images_per_s"]) > 0 and math.isfinite(float(r["images_per_s"]))
+        assert float(r["ms_per_step"]) > 0
+    for key in [("train", "ddpm"), ("train", "shared"), ("segment", "masks_only")]:
+        assert float(by[key]["gflop_per_image"]) > 0
+    # the FLOP ratios are exact counts: factorized/shared is 3x the standard model's training
+    # FLOPs at the tiny preset, the masks-only path one third of the full forward
+    assert float(by["train", "ddpm"]["flop_ratio"]) == 1.0
+    assert 2.5 < float(by["train", "shared"]["flop_ratio"]) < 3.5
+    assert 0.2 < float(by["segment", "masks_only"]["flop_ratio"]) < 0.5
+    # DDPM-1000 costs 100x the model calls of DDIM-10: images/s in that ratio up to noise
+    ddpm, ddim = (float(by["sample", n]["images_per_s"]) for n in ("ddpm-1000", "ddim-10"))
+    assert 10 < ddim / ddpm < 1000
+    assert "extrapolated" in by["sample", "ddpm-1000"]["note"]
+
+
+def test_find_max_batch_bisects():
+    from fdiff.bench import find_max_batch
+
+    for largest in (0, 1, 7, 8, 9, 100, 1000, 4096):
+        tried = []
+
+        def fits(b, largest=largest, tried=tried):
+            tried.append(b)
+            return b <= largest
+
+        assert find_max_batch(fits, start=8, limit=4096) == largest
+        assert len(tried) <= 2 * 13  # doubling then bisection: logarithmic
+    assert find_max_batch(lambda b: True, start=8, limit=100) == 100
+
+
+def test_count_flops_train_is_three_forwards():
+    from fdiff.bench import count_flops
+
+    cfg = model_config_from_dict({"preset": "tiny", "arch": "factorized"})
+    fwd = count_flops(cfg, "forward")
+    assert count_flops(cfg, "forward", looped=True) == fwd  # same arithmetic, K calls
+    assert 2.8 < count_flops(cfg, "train") / fwd < 3.2
+    assert count_flops(cfg, "masks") < fwd
