@@ -46,21 +46,22 @@ def file_digests(path: Path, algorithms: tuple[str, ...] = ("md5",)) -> dict[str
     return {a: h.hexdigest() for a, h in hashes.items()}
 
 
-def verify(path: Path, f: RemoteFile) -> str:
+def verify(path: Path, f: RemoteFile, label: Path | None = None) -> str:
     """Check ``path`` against the size and checksums of ``f``; return ``"md5:<hex>"``.
 
-    Raises FdiffError naming the file with the expected and the actual value on a mismatch.
-    A file without a published checksum passes with a warning.
+    Raises FdiffError naming the file (``label``, default ``path``) with the expected and the
+    actual value on a mismatch. A file without a published checksum passes with a warning.
     """
+    label = label or path
     if f.size is not None and path.stat().st_size != f.size:
         raise FdiffError(
-            f"{path}: size mismatch: expected {f.size} bytes, got {path.stat().st_size}"
+            f"{label}: size mismatch: expected {f.size} bytes, got {path.stat().st_size}"
         )
     algos = ("md5", "sha256") if f.sha256 else ("md5",)
     got = file_digests(path, algos)
     for algo, expected in (("md5", f.md5), ("sha256", f.sha256)):
         if expected and got[algo] != expected.lower():
-            raise FdiffError(f"{path}: {algo} mismatch: expected {expected}, got {got[algo]}")
+            raise FdiffError(f"{label}: {algo} mismatch: expected {expected}, got {got[algo]}")
     if not (f.md5 or f.sha256):
         log.warning(
             "%s: no published checksum (%s); received md5 %s, recorded as unverified",
@@ -146,7 +147,7 @@ def fetch(url: str, dest: Path, f: RemoteFile, progress: bool = True) -> str:
                     f"data kept in {part}, run again to resume"
                 )
     try:
-        checksum = verify(part, f)
+        checksum = verify(part, f, label=dest)
     except FdiffError as e:
         part.unlink()
         raise FdiffError(f"{e} (downloaded from {url}); the file was removed") from None

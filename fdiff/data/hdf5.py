@@ -175,7 +175,7 @@ def _check(cond: bool, path, msg: str) -> None:
 def inspect_split(f: h5py.File, split: str, path=None) -> SplitInfo:
     """Validate ``/{split}`` of an open file against the schema; return its :class:`SplitInfo`."""
     path = path or f.filename
-    if split not in f:
+    if split not in f or not isinstance(f[split], h5py.Group):
         have = ", ".join(k for k in f if isinstance(f[k], h5py.Group)) or "none"
         raise FdiffError(f"{path}: no split {split!r} (splits in file: {have})")
     g = f[split]
