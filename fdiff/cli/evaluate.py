@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", type=Path, help="directory caching reference statistics")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument(
+        "--feature-layer",
+        default="2048",
+        choices=["2048", "768", "192", "64"],
+        help="Inception feature (2048: standard FID; others: quick checks only)",
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_fid)
@@ -140,6 +146,7 @@ def cmd_fid(args) -> int:
         batch_size=args.batch_size,
         kid_subset_size=args.kid_subset_size,
         device=args.device,
+        feature_layer=args.feature_layer,
     )
     write_json(args.out, result.to_json())
     return 0

@@ -83,6 +83,7 @@ class FidResult:
     steps: int
     weights_sha256: str
     kid_subset_size: int
+    feature_layer: str
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -118,8 +119,13 @@ def compute_fid(
     kid_subset_size: int = 1000,
     device: str = "auto",
     verbose: bool = True,
+    feature_layer: str = "2048",
 ) -> FidResult:
-    """FID and KID of ``samples`` (``images`` [N x H x W x 3]) against ``ref``'s ``ref_split``."""
+    """FID and KID of ``samples`` (``images`` [N x H x W x 3]) against ``ref``'s ``ref_split``.
+
+    ``feature_layer`` is the Inception feature FID and KID use: "2048" (the pool features, the
+    standard) or a cheaper early one ("64", "192", "768") for quick checks and tests.
+    """
     weights = resolve_weights(weights)
     samples, ref = Path(samples), Path(ref)
     gen = H5Images(samples, "images")
@@ -152,6 +158,8 @@ def compute_fid(
         kid_subset_size=subset,
         feature_extractor="inception-v3-compat",
         feature_extractor_weights_path=str(weights),
+        feature_layer_fid=feature_layer,
+        feature_layer_kid=feature_layer,
         batch_size=batch_size,
         cuda=cuda,
         save_cpu_ram=True,  # no worker processes: HDF5 reads are cheap next to Inception
@@ -178,4 +186,5 @@ def compute_fid(
         steps=int(attrs.get("steps", 0) or 0),
         weights_sha256=digest,
         kid_subset_size=subset,
+        feature_layer=feature_layer,
     )
