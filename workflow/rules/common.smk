@@ -314,8 +314,6 @@ def eval_args(data, res, protocol, fit_pred):
         args += f" --fit-pred {shlex.quote(fit_pred)}"
     if spec["multiclass"]:
         args += " --multiclass"
-    if spec["per_class"]:
-        args += " --per-class"
     return args
 
 
@@ -373,75 +371,72 @@ def _table(key):
     return t.get("experiment"), t.get("data")
 
 
-def _seg_pairs(name, data, methods):
+def _seg_pairs(name, data, rows):
+    """(row, eval-seg CSV) of the given rows on one evaluation, every protocol."""
     exp = EXPERIMENTS[name]
     ev = evaluation(name, data)
     res = exp["res"]
-    pairs = {}
+    pairs = []
     for p in ev["protocols"]:
-        for m in methods:
+        for m in rows:
             if m in FACTORIZED_ARCHS and m in all_archs(name):
-                pairs[f"seg:{name}:{m}:{p}"] = f"{run_dir(name, m)}/seg/{data}-{p}.csv"
+                pairs.append((m, f"{run_dir(name, m)}/seg/{data}-{p}.csv"))
             elif (
                 m == "kmeans"
                 and "kmeans" in ev["baselines"]
                 and "ddpm" in all_archs(name)
             ):
-                pairs[f"seg:{name}:kmeans:{p}"] = (
-                    f"{run_dir(name, 'ddpm')}/seg/{data}-kmeans-{p}.csv"
-                )
+                pairs.append((m, f"{run_dir(name, 'ddpm')}/seg/{data}-kmeans-{p}.csv"))
             elif m == "grabcut" and "grabcut" in ev["baselines"]:
-                pairs[f"seg:{name}:grabcut:{p}"] = (
-                    f"{R}/baselines/{data}-{res}/grabcut-{p}.csv"
-                )
-    if "supervised" in methods and "supervised" in ev["baselines"]:
-        pairs[f"seg:{name}:supervised"] = (
-            f"{R}/supervised/{data}-{res}/seg-{ev['split']}.csv"
+                pairs.append((m, f"{R}/baselines/{data}-{res}/grabcut-{p}.csv"))
+    if "supervised" in rows and "supervised" in ev["baselines"]:
+        pairs.append(
+            ("supervised", f"{R}/supervised/{data}-{res}/seg-{ev['split']}.csv")
         )
     return pairs
 
 
 def table_pairs(n):
-    """KEY -> PATH of every result file that table n reads."""
+    """(KEY, PATH) of every result file that table n reads (`fdiff table N --input KEY=PATH`):
+    the key is the row (factorized, grabcut, kmeans, supervised, an ablation arch), and for
+    Table 5 ROW@EXPERIMENT."""
     key = f"table{n}"
     if n == 5:
-        pairs = {}
+        pairs = []
         for name, exp in EXPERIMENTS.items():
             for arch in ("ddpm", "factorized"):
                 if arch not in exp["archs"]:
                     continue
                 if exp["fid"]:
-                    pairs[f"fid:{name}:{arch}"] = f"{run_dir(name, arch)}/fid.json"
+                    pairs.append((f"{arch}@{name}", f"{run_dir(name, arch)}/fid.json"))
                 if exp["consistency"]:
-                    pairs[f"consistency:{name}:{arch}"] = (
-                        f"{run_dir(name, arch)}/consistency.json"
+                    pairs.append(
+                        (f"{arch}@{name}", f"{run_dir(name, arch)}/consistency.json")
                     )
         return pairs
     name, data = _table(key)
     if name is None:
-        return {}
+        return []
     if n == 6:
         exp = EXPERIMENTS[name]
         data = data or (eval_datasets(name) or [None])[0]
         archs = [a for a in ["factorized", *exp["ablations"]] if a in all_archs(name)]
-        pairs = _seg_pairs(name, data, archs) if data else {}
+        pairs = _seg_pairs(name, data, archs) if data else []
         if exp["fid"]:
-            pairs.update(
-                {f"fid:{name}:{a}": f"{run_dir(name, a)}/fid.json" for a in archs}
-            )
+            pairs += [(a, f"{run_dir(name, a)}/fid.json") for a in archs]
         return pairs
-    methods = {
+    rows = {
         1: ["factorized", "grabcut"],
         2: ["factorized", "grabcut"],
         3: ["factorized", "kmeans", "supervised"],
         4: ["factorized", "kmeans", "supervised"],
         7: ["factorized"],
     }[n]
-    return _seg_pairs(name, data, methods)
+    return _seg_pairs(name, data, rows)
 
 
-def pairs_arg(pairs):
-    return " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(pairs.items()))
+def input_args(pairs, flag="--input"):
+    return " ".join(f"{flag} {shlex.quote(f'{k}={v}')}" for k, v in pairs)
 
 
 def figure_files():
@@ -453,7 +448,7 @@ def figure_files():
         out += [
             f"{R}/figures/generation-{name}.png",
             f"{R}/figures/mask-channels-{name}.png",
-            f"{R}/figures/refinement-{name}.png",
+            f"{R}/figures/trajectory-{name}.png",
         ]
         if exp["model"].get("num_classes", 0) > 0:
             out.append(f"{R}/figures/class-grid-{name}.png")
@@ -475,11 +470,11 @@ FIG_RESOURCES = dict(mem_mb=CPU_RES["mem_mb"], runtime=CPU_RES["runtime"])
 
 
 def loss_pairs():
-    return {
-        f"{name}:{arch}": f"{run_dir(name, arch)}/metrics.csv"
+    return [
+        (f"{name}/{arch}", f"{run_dir(name, arch)}/metrics.csv")
         for name in EXPERIMENTS
         for arch in all_archs(name)
-    }
+    ]
 
 
 _check_config()

@@ -1,10 +1,9 @@
 # Tables 1-7 (CSV + LaTeX) and the figures (PNG + PDF), from the metric and sample files.
 #
-# Every table and figure verb gets its inputs as KEY=PATH pairs, KEY = KIND:EXPERIMENT:METHOD
-# [:PROTOCOL], e.g. seg:cub-128:factorized:per_image, seg:cub-128:grabcut:fixed,
-# seg:ffhq-128:kmeans:per_image, seg:ffhq-128:supervised, fid:cub-128:ddpm,
-# consistency:cub-128:factorized. A table whose experiment is not configured gets no inputs and
-# shows "-" in its computed cells.
+# `fdiff table N` gets its inputs as --input KEY=PATH (fdiff/report/tables.py): KEY is the row
+# (factorized, grabcut, kmeans, supervised, concat, mask_hmid, unshared; one file per protocol)
+# and for Table 5 ROW@EXPERIMENT (ddpm@cub-128). A table whose experiment is not configured
+# gets no inputs and shows "-" in its computed cells.
 #
 #   table1 (Flowers) / table2 (CUB): Acc, IoU, DICE of ours (factorized, both protocols) and
 #       GrabCut (computed) on tables.tableN.data; quoted literature rows.
@@ -19,7 +18,7 @@
 
 rule table:
     input:
-        lambda w: sorted(table_pairs(int(w.n)).values()),
+        lambda w: [path for _, path in table_pairs(int(w.n))],
     output:
         csv=f"{R}/tables/table{{n}}.csv",
         tex=f"{R}/tables/table{{n}}.tex",
@@ -32,9 +31,9 @@ rule table:
     resources:
         **CPU_RESOURCES,
     params:
-        pairs=lambda w: pairs_arg(table_pairs(int(w.n))),
+        inputs=lambda w: input_args(table_pairs(int(w.n))),
     shell:
-        "fdiff table {wildcards.n} --inputs {params.pairs} --out-csv {output.csv:q}"
+        "fdiff table {wildcards.n} {params.inputs} --out-csv {output.csv:q}"
         " --out-tex {output.tex:q} > {log:q} 2>&1"
 
 
@@ -56,14 +55,16 @@ rule figure_segmentation:
         "../../envs/plot.yaml"
     resources:
         **FIG_RESOURCES,
+    params:
+        split=lambda w: eval_spec(w.data, w.res)["split"],
     shell:
-        "fdiff figure segmentation --inputs data={input.data:q} masks={input.masks:q}"
-        " --out {output.png:q} > {log:q} 2>&1"
+        "fdiff figure segmentation --data {input.data:q} --pred {input.masks:q}"
+        " --split {params.split} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule figure_samples:
     # generation: images with their generated masks (Figs. 7-8); mask-channels: the K soft
-    # masks (Fig. 9); refinement: images and masks along the reverse process (Fig. 10);
+    # masks (Fig. 9); trajectory: images and masks along the reverse process (Fig. 10);
     # class-grid: the class-conditional ImageNet grid (Fig. 11).
     input:
         samples=f"{R}/{{dataset}}-{{res}}/factorized/samples-figure.h5",
@@ -73,7 +74,7 @@ rule figure_samples:
     log:
         f"{R}/logs/figure/{{kind}}-{{dataset}}-{{res}}.log",
     wildcard_constraints:
-        kind="generation|mask-channels|refinement|class-grid",
+        kind="generation|mask-channels|trajectory|class-grid",
     conda:
         "../../envs/plot.yaml"
     resources:
@@ -85,8 +86,8 @@ rule figure_samples:
             else ""
         ),
     shell:
-        "fdiff figure {wildcards.kind} --inputs samples={input.samples:q} {params.classes}"
-        " --out {output.png:q} > {log:q} 2>&1"
+        "fdiff figure {wildcards.kind} --samples {input.samples:q} {params.classes}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule figure_tsweep:
@@ -102,7 +103,7 @@ rule figure_tsweep:
     resources:
         **FIG_RESOURCES,
     shell:
-        "fdiff figure tsweep --inputs tsweep={input:q} --out {output.png:q} > {log:q} 2>&1"
+        "fdiff figure tsweep --csv {input:q} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule interpolate:
@@ -123,10 +124,11 @@ rule interpolate:
         **GPU_RESOURCES,
     params:
         i=config["figures"]["interpolation"],
+        index=" ".join(map(str, config["figures"]["interpolation"]["index"])),
     shell:
         "OMP_NUM_THREADS={threads} fdiff interpolate --model {input.model:q}"
-        " --data {input.data:q} --split {params.i[split]} --t {params.i[t]}"
-        " --num {params.i[num]} --out {output:q} > {log:q} 2>&1"
+        " --data {input.data:q} --split {params.i[split]} --index {params.index}"
+        " --t {params.i[t]} --steps-between {params.i[num]} --out {output:q} > {log:q} 2>&1"
 
 
 rule figure_interpolation:
@@ -142,7 +144,7 @@ rule figure_interpolation:
     resources:
         **FIG_RESOURCES,
     shell:
-        "fdiff figure interpolation --inputs interpolation={input:q} --out {output.png:q}"
+        "fdiff figure interpolation --interp {input:q} --out {output.png:q} {output.pdf:q}"
         " > {log:q} 2>&1"
 
 
@@ -160,6 +162,6 @@ rule figure_loss:
     resources:
         **FIG_RESOURCES,
     params:
-        pairs=pairs_arg(loss_pairs()),
+        runs=input_args(loss_pairs(), "--run"),
     shell:
-        "fdiff figure loss --inputs {params.pairs} --out {output.png:q} > {log:q} 2>&1"
+        "fdiff figure loss {params.runs} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"

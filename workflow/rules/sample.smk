@@ -48,7 +48,8 @@ rule sample_figure:
         runtime=GPU_RES["runtime"],
     params:
         s=lambda w: experiment(w)["figure_samples"],
+        traj=lambda w: " ".join(map(str, experiment(w)["figure_samples"]["trajectory"])),
     shell:
         "OMP_NUM_THREADS={threads} fdiff sample --model {input.model:q} --num {params.s[num]}"
         " --sampler {params.s[sampler]} --steps {params.s[steps]} --seed {params.s[seed]}"
-        " --soft-masks --trajectory --out {output:q} > {log:q} 2>&1"
+        " --soft-masks --trajectory {params.traj} --out {output:q} > {log:q} 2>&1"

@@ -50,6 +50,11 @@ rule train:
     params:
         rundir=lambda w: run_dir(exp_name(w), w.arch),
         launcher=train_launcher,
+        omp=lambda w: (
+            launch(w)["threads"]
+            if launch(w)["gpus_per_node"] == 0
+            else launch(w)["cpus_per_gpu"]
+        ),
     shell:
         """
         rd={params.rundir:q}
@@ -68,7 +73,7 @@ rule train:
         echo "$fp" >"$rd/.inputs"
         echo "train: attempt {resources.attempt} on $(hostname)" >>{log:q}
         rc=0
-        OMP_NUM_THREADS={threads} {params.launcher} train --config {input.config:q} \
+        OMP_NUM_THREADS={params.omp} {params.launcher} train --config {input.config:q} \
             --data {input.data:q} --out "$rd" >>{log:q} 2>&1 || rc=$?
         if [ "$rc" -eq 0 ]; then
             touch "$rd/.complete"
