@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny models and tiny HDF5 datasets built on the spot."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fdiff.config import RunConfig
+
+# CI has 2 cores; more threads than cores only adds contention.
+torch.set_num_threads(2)
+
+
+def tiny_run_config(**train) -> RunConfig:
+    """The tiny preset (16 px) with a short, fast training section."""
+    t = {"steps": 6, "batch_size": 4, "log_every": 2, "checkpoint_every": 3, "seed": 1}
+    t.update(train)
+    return RunConfig.from_dict({"model": {"preset": "tiny"}, "train": t})
+
+
+@pytest.fixture(scope="session")
+def shapes16(tmp_path_factory):
+    """A 16 px synthetic shapes file: 32 train, 8 val, 8 test images with masks."""
+    from fdiff.data.shapes import ShapesConfig, write_shapes
+
+    path = tmp_path_factory.mktemp("data") / "shapes16.h5"
+    write_shapes(
+        ShapesConfig(resolution=16, num_train=32, num_val=8, num_test=8, difficulty="easy"), path
+    )
+    return path
