@@ -675,19 +675,19 @@ def find_max_batch(fits: Callable[[int], bool], start: int = 8, limit: int = 819
 
 def cuda_step_fits(cfg: ModelConfig, device: torch.device, checkpoint: bool, batch: int) -> bool:
     """Whether one training step at ``batch`` (bf16, channels_last, Adam) fits in GPU memory."""
-    s = step = None
+    ok = False
     try:
         s = build_setup(cfg, device, checkpoint=checkpoint)
         step = train_step_fn(s, batch)
         step()
         step()  # the second step holds the Adam state as well
         sync(device)
-        return True
+        ok = True
     except torch.cuda.OutOfMemoryError:
-        return False
-    finally:
-        del s, step
-        free_memory(device)
+        pass  # the exception (and the frames holding the tensors) is released after this block
+    s = step = None
+    free_memory(device)
+    return ok
 
 
 def bench_max_batch(
