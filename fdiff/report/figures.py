@@ -338,8 +338,8 @@ def tsweep_figure(csv: str | Path, title: str | None = None) -> Figure:
 def loss_figure(
     runs: Sequence[tuple[str, str | Path]], smooth: int = 20, title: str | None = None
 ) -> Figure:
-    """Training loss against step for each ``(label, metrics.csv)``; rolling mean of ``smooth``
-    logged points (raw values faint behind)."""
+    """Training loss against step for each ``(label, metrics.csv)``: an exponential moving
+    average over ``smooth`` logged points, the raw values faint behind."""
     frames = []
     for label, path in runs:
         path = Path(path)
@@ -352,7 +352,7 @@ def loss_figure(
         if df.empty:
             raise FdiffError(f"{path}: no logged steps")
         df = df[["step", "loss"]].assign(run=label)
-        df["smoothed"] = df["loss"].rolling(max(1, smooth), min_periods=1).mean()
+        df["smoothed"] = df["loss"].ewm(span=max(1, smooth)).mean()
         frames.append(df)
     if not frames:
         raise FdiffError("loss figure: no runs given")

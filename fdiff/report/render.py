@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 
 import pandas as pd
 
+from fdiff.io import write_text
 from fdiff.report.tables import Table, decimals, latex_escape
 
 MISSING = "-"
@@ -93,3 +95,11 @@ def _midrules_between_blocks(text: str, blocks: list[tuple[str, bool]], ncols: i
             out.append(f"\\cmidrule(l){{2-{ncols}}}\n" if same_group else "\\midrule\n")
         out.append(line)
     return "".join(out + lines[start + len(blocks) :])
+
+
+def write_table(table: Table, out_csv: str | Path | None, out_tex: str | Path | None) -> None:
+    """Write the CSV and/or the LaTeX file atomically."""
+    if out_csv:
+        write_text(out_csv, table_csv(table))
+    if out_tex:
+        write_text(out_tex, table_latex(table))

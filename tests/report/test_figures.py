@@ -1,0 +1,104 @@
+"""Figures: non-empty PNG and PDF files of the expected size, from small real HDF5/CSV files."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from fdiff.cli import main
+from fdiff.errors import FdiffError
+from fdiff.report import figures as F
+from fdiff.visual import REGION_COLOURS
+
+H = 16
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    img = lambda n: rng.integers(0, 256, (n, H, H, 3), dtype=np.uint8)  # noqa: E731
+    reg = lambda *s: rng.integers(0, 3, (*s, H, H), dtype=np.uint8)  # noqa: E731
+    data, seg, samples = tmp_path / "d.h5", tmp_path / "seg.h5", tmp_path / "s.h5"
+    with h5py.File(data, "w") as f:
+        f["test/images"], f["test/masks"] = img(10), reg(10) % 2
+    with h5py.File(seg, "w") as f:
+        f["masks"] = reg(10)
+        f.attrs.update(num_regions=3, t=30)
+    with h5py.File(samples, "w") as f:
+        f["images"], f["masks"], f["labels"] = img(8), reg(8), np.array([0, 1] * 4)
+        soft = rng.random((8, 3, H, H))
+        f["soft_masks"] = (soft / soft.sum(1, keepdims=True)).astype(np.float16)
+        f["trajectory/images"], f["trajectory/masks"] = img(4 * 8).reshape(4, 8, H, H, 3), reg(4, 8)
+        f["trajectory/t"] = np.array([1, 100, 50, 10])
+        f.attrs.update(num_regions=3, sampler="ddpm", steps=100)
+    interp = tmp_path / "i.h5"
+    with h5py.File(interp, "w") as f:
+        f["images"], f["masks"], f["sources"] = img(5), reg(5), img(2)
+        f["lambdas"] = np.linspace(0, 1, 5, dtype=np.float32)
+        f.attrs.update(num_regions=3, t=250, mode="linear")
+    tsweep = tmp_path / "ts.csv"
+    tsweep.write_text(
+        "method,dataset,split,protocol,t,n,num_regions,acc,iou,dice\n"
+        + "".join(f"factorized,shapes,test,per_image,{t},8,3,0.8,0.5,0.6\n" for t in (0, 10, 30))
+    )
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text(
+        "step,loss,lr,images_per_s,elapsed_s\n"
+        + "".join(f"{s},{1 / s},1e-4,10,{s}\n" for s in range(1, 40))
+    )
+    return dict(data=data, seg=seg, samples=samples, interp=interp, tsweep=tsweep, metrics=metrics)
+
+
+def _check(fig, tmp_path, name, size=None):
+    png, pdf = F.save_figure(fig, [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"])
+    assert png.stat().st_size > 2000 and pdf.read_bytes().startswith(b"%PDF")
+    picture = Image.open(png)
+    if size is not None:
+        assert picture.size == size
+    return np.asarray(picture.convert("RGB"))
+
+
+def test_image_figures_have_the_expected_size(files, tmp_path):
+    pic = _check(F.segmentation_figure(files["data"], files["seg"], indices=[0, 2, 4]), tmp_path,
+                 "seg", F.figure_pixels(3, 4, legend=True))  # fmt: skip
+    # the region colours are what the figure shows: region 0's colour appears in the picture
+    assert (pic == REGION_COLOURS[0]).all(-1).sum() > 100
+    _check(F.generation_figure(files["samples"], num=5), tmp_path, "gen",
+           F.figure_pixels(5, 3, legend=True))  # fmt: skip
+    _check(F.mask_channels_figure(files["samples"], num=4), tmp_path, "ch",
+           F.figure_pixels(4, 4))  # fmt: skip
+    _check(F.trajectory_figure(files["samples"], num=2), tmp_path, "traj",
+           F.figure_pixels(4, 4, col_labels=True, legend=True))  # fmt: skip
+    _check(F.class_grid_figure(files["samples"], [0, 1], ["a", "b"], num=3), tmp_path, "cls",
+           F.figure_pixels(3, 4, legend=True))  # fmt: skip
+    _check(F.interpolation_figure(files["interp"]), tmp_path, "interp",
+           F.figure_pixels(7, 2, col_labels=True, legend=True))  # fmt: skip
+
+
+def test_plots(files, tmp_path):
+    size = (round(F.PLOT_SIZE[0] * F.DPI), round(F.PLOT_SIZE[1] * F.DPI))
+    _check(F.tsweep_figure(files["tsweep"]), tmp_path, "ts", size)
+    _check(
+        F.loss_figure([("a", files["metrics"]), ("b", files["metrics"])]), tmp_path, "loss", size
+    )
+
+
+def test_bad_inputs(files, tmp_path):
+    with pytest.raises(FdiffError, match="soft_masks"):
+        F.mask_channels_figure(files["interp"])
+    with pytest.raises(FdiffError, match="index 99"):
+        F.generation_figure(files["samples"], indices=[99])
+    with pytest.raises(FdiffError, match="expected columns step, loss"):
+        F.loss_figure([("x", files["tsweep"])])
+    with pytest.raises(FdiffError, match=r"\.png or \.pdf"):
+        F.save_figure(F.tsweep_figure(files["tsweep"]), [tmp_path / "x.jpg"])
+
+
+def test_cli_figure(files, tmp_path):
+    out = tmp_path / "cli.png"
+    argv = ["figure", "segmentation", "--data", str(files["data"]), "--pred", str(files["seg"])]
+    assert main([*argv, "--num", "2", "--out", str(out)]) == 0
+    assert Image.open(out).size == F.figure_pixels(2, 4, legend=True)
+    assert main(["figure", "loss", "--run", f"r={files['metrics']}", "--out", str(out)]) == 0

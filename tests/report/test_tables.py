@@ -1,0 +1,200 @@
+"""Tables 1-7 from fixture result files: cells, bold, "-", quoted rows, LaTeX structure, CLI."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+from report_fixtures import consistency_json, fid_json, seg_csv
+
+from fdiff.cli import main
+from fdiff.errors import FdiffError
+from fdiff.report.render import table_csv, table_latex
+from fdiff.report.tables import build_table
+
+
+def _row(table, label):
+    rows = table.rows.index[table.rows["label"] == label]
+    assert len(rows) == 1, f"{label!r} in {list(table.rows['label'])}"
+    return rows[0]
+
+
+def _tabular(tex: str) -> tuple[int, list[list[str]]]:
+    """Check the booktabs tabular structure; return (columns, data rows split on &)."""
+    m = re.search(r"\\begin\{tabular\}\{([lcr]+)\}\n(.*?)\\end\{tabular\}", tex, re.S)
+    assert m, tex
+    ncols, body = len(m.group(1)), m.group(2)
+    assert body.startswith("\\toprule\n") and body.rstrip().endswith("\\bottomrule")
+    assert "\\midrule" in body
+    rows = [
+        line.removesuffix(" \\\\").split(" & ")
+        for line in body.splitlines()
+        if line.endswith("\\\\") and not line.startswith("\\")
+    ]
+    for cells in rows:
+        assert len(cells) == ncols, cells
+    assert tex.count("\\begin{table}") == tex.count("\\end{table}") == 1
+    assert tex.count("{") == tex.count("}")
+    return ncols, rows[1:]  # without the header
+
+
+def test_table2_cells_bold_missing_and_quoted(tmp_path, literature):
+    ours_pi = seg_csv(tmp_path / "ours_pi.csv", "cub", "per_image", 0.896, 0.561, 0.694)
+    ours_fx = seg_csv(tmp_path / "ours_fx.csv", "cub", "fixed", 0.85, 0.50, 0.65)
+    grab = seg_csv(tmp_path / "grab.csv", "cub", "per_image", 0.723, 0.36, 0.487, "grabcut", "")
+    t = build_table(2, {"grabcut": [grab], "ours": [ours_pi, ours_fx]}, literature)
+
+    assert t.values.at[_row(t, "Ours (per-image)"), "IoU"] == pytest.approx(56.1)
+    assert t.values.at[_row(t, "Ours (fixed)"), "Acc."] == pytest.approx(85.0)
+    assert t.values.at[_row(t, "GrabCut (per-image)"), "DICE"] == pytest.approx(48.7)
+    assert t.values.at[_row(t, "IEM (published)"), "DICE"] == pytest.approx(66.0)
+    redo = _row(t, "ReDO (published)")
+    assert pd.isna(t.values.at[redo, "DICE"])
+    assert t.rows.at[redo, "source"].startswith("quoted: Chen et al. [8]")
+
+    best = t.best()
+    assert best.loc[_row(t, "Ours (per-image)")].all()
+    assert not best.loc[_row(t, "Ours (fixed)")].any()
+
+    csv = pd.read_csv(pd.io.common.StringIO(table_csv(t)), dtype=str)
+    assert list(csv.columns) == ["method", "source", "Acc.", "IoU", "DICE"]
+    assert csv.loc[csv["method"] == "ReDO (published)", "DICE"].item() == "-"
+    assert csv.loc[csv["method"] == "Ours (per-image)", "IoU"].item() == "56.10"
+
+    tex = table_latex(t)
+    _, rows = _tabular(tex)
+    by_label = {r[0]: r[1:] for r in rows}
+    assert by_label["Ours (per-image)"] == [r"\textbf{89.6}", r"\textbf{56.1}", r"\textbf{69.4}"]
+    assert by_label["ReDO (published)$^\\dagger$"] == ["84.5", "42.6", "-"]
+    assert by_label["GrabCut (per-image)"] == ["72.3", "36.0", "48.7"]
+    assert "t = 30" in tex and "fg=1+2, chosen on train" in tex and "100 test images" in tex
+
+
+def test_table1_without_results_is_all_dashes_and_quoted_rows_follow_the_dataset(
+    tmp_path, literature
+):
+    empty = build_table(1, {}, literature=None)
+    assert list(empty.rows["label"]) == ["GrabCut", "Ours"]
+    assert empty.values.isna().all().all()
+    assert set(empty.rows["source"]) == {"not run"}
+    assert "-" in table_csv(empty)
+
+    # the demo runs Table 2's layout on shapes: CUB's quoted rows must not appear next to it
+    ours = seg_csv(tmp_path / "o.csv", "shapes", "per_image", 0.9, 0.8, 0.85)
+    t = build_table(2, {"factorized": [ours]}, literature)
+    assert list(t.rows["label"]) == ["GrabCut", "Ours"]
+    assert "on Shapes (the paper's Table 2 is on CUB)" in t.caption
+    assert "quoted rows are left out" in t.caption
+
+
+def test_table5_columns_groups_and_direction(tmp_path, literature):
+    inputs = {
+        "ddpm@shapes-32": [fid_json(tmp_path / "d.json", 30.0)],
+        "factorized@shapes-32": [
+            fid_json(tmp_path / "f.json", 25.0),
+            consistency_json(tmp_path / "c.json", 0.9),
+        ],
+    }
+    t = build_table(5, inputs, literature)
+    assert list(t.values.columns)[:7] == [
+        "Flower-64", "Flower-128", "CUB-64", "CUB-128", "FFHQ-64", "FFHQ-128", "ImageNet-64",
+    ]  # fmt: skip
+    assert t.values.columns[-1] == "Shapes-32"
+    fid_rows = t.rows.index[t.rows["group"].str.startswith("FID")]
+    acc_rows = t.rows.index[t.rows["group"].str.startswith("Acc.")]
+    ddpm_fid, ours_fid = fid_rows[0], fid_rows[1]
+    assert t.values.at[ddpm_fid, "Shapes-32"] == 30.0
+    assert t.values.at[acc_rows[1], "Shapes-32"] == pytest.approx(90.0)
+    assert pd.isna(t.values.at[acc_rows[0], "Shapes-32"])  # DDPM consistency not run
+    best = t.best()
+    assert best.at[ours_fid, "Shapes-32"] and not best.at[ddpm_fid, "Shapes-32"]  # lower wins
+    published = _row(t, "Ours (published)")
+    assert t.values.at[published, "CUB-128"] == 10.28
+    assert pd.isna(t.values.at[ours_fid, "CUB-128"])
+    assert "ddim sampler, 50 steps" in t.caption and "500 samples" in t.caption
+    _, rows = _tabular(table_latex(t))
+    assert any(r[1] == "Ours" and r[-1] == r"\textbf{25.00}" for r in rows)
+
+
+def test_table6_ablation_rows(tmp_path, literature):
+    inputs = {
+        "concat": [seg_csv(tmp_path / "c.csv", "cub", "per_image", 0.7, 0.2, 0.3, "concat")],
+        "ours": [
+            seg_csv(tmp_path / "o.csv", "cub", "per_image", 0.9, 0.56, 0.69),
+            fid_json(tmp_path / "o.json", 10.5),
+        ],
+    }
+    inputs["concat"].append(fid_json(tmp_path / "c.json", 14.0))
+    t = build_table(6, inputs, literature)
+    labels = list(t.rows["label"])
+    assert labels[:4] == ["Concat", "Masking h_mid", "w/o weight sharing", "Ours"]
+    assert t.values.at[_row(t, "Ours"), "IoU"] == pytest.approx(56.0)
+    assert t.values.at[_row(t, "Concat"), "FID"] == 14.0
+    assert t.values.loc[_row(t, "Masking h_mid")].isna().all()
+    best = t.best()
+    assert best.at[_row(t, "Ours"), "FID"] and not best.at[_row(t, "Concat"), "FID"]
+    assert r"Masking $h_{mid}$" in table_latex(t)
+
+
+def test_table7_per_class(tmp_path):
+    path = tmp_path / "voc.csv"
+    path.write_text(
+        "method,dataset,split,protocol,t,n,num_regions,class,acc,miou\n"
+        "factorized,voc,val,per_image,30,10,3,aeroplane,0.8,0.6\n"
+        "factorized,voc,val,per_image,30,12,3,cat,0.7,0.5\n"
+    )
+    t = build_table(7, {"ours": [path]})
+    acc, miou = t.rows.index
+    assert t.values.at[acc, "aeroplane"] == pytest.approx(80.0)
+    assert t.values.at[miou, "cat"] == pytest.approx(50.0)
+    assert t.values.at[acc, "mean"] == pytest.approx(75.0)
+    assert pd.isna(t.values.at[acc, "bicycle"])
+    ncols, rows = _tabular(table_latex(t))
+    assert ncols == 2 + 21
+
+
+def test_bad_inputs_fail_with_the_file_named(tmp_path):
+    ok = seg_csv(tmp_path / "o.csv", "cub", "per_image", 0.9, 0.5, 0.6)
+    with pytest.raises(FdiffError, match="input key 'kmeans'"):
+        build_table(2, {"kmeans": [ok]})
+    with pytest.raises(FdiffError, match="ROW@EXPERIMENT"):
+        build_table(5, {"ddpm": [ok]})
+    bad = seg_csv(tmp_path / "bad.csv", "cub", "per_image", 1.5, 0.5, 0.6)
+    with pytest.raises(FdiffError, match="bad.csv: acc = 1.5"):
+        build_table(2, {"ours": [bad]})
+    two = tmp_path / "two.csv"
+    two.write_text(ok.read_text() + ok.read_text().splitlines()[1] + "\n")
+    with pytest.raises(FdiffError, match="two.csv: 2 rows"):
+        build_table(2, {"ours": [two]})
+    with pytest.raises(FdiffError, match="two results for row 'factorized'"):
+        build_table(2, {"ours": [ok, ok]})
+
+
+def test_cli_writes_csv_and_tex(tmp_path):
+    ours = seg_csv(tmp_path / "o.csv", "flowers", "per_image", 0.91, 0.8, 0.88)
+    out_csv, out_tex = tmp_path / "t1.csv", tmp_path / "t1.tex"
+    argv = ["table", "1", "--input", f"ours={ours}", "--out-csv", str(out_csv)]
+    assert main([*argv, "--out-tex", str(out_tex)]) == 0
+    df = pd.read_csv(out_csv, dtype=str)
+    assert df.loc[df["method"] == "Ours", "IoU"].item() == "80.00"
+    assert (df["source"].str.startswith("quoted")).sum() >= 4  # the packaged literature rows
+    _tabular(out_tex.read_text())
+    assert main(["table", "1", "--input", f"nope={ours}", "--out-csv", str(out_csv)]) == 2
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_latex_compiles(tmp_path, literature):
+    ours = seg_csv(tmp_path / "o.csv", "cub", "per_image", 0.896, 0.561, 0.694)
+    body = table_latex(build_table(2, {"ours": [ours]}, literature))
+    doc = tmp_path / "doc.tex"
+    doc.write_text(
+        "\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n"
+        + body
+        + "\\end{document}\n"
+    )
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", doc.name], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:]
