@@ -9,8 +9,9 @@ A table is laid out like the paper's. Its inputs are result files named by *key*
 - Table 5: the key is ``ROW@EXPERIMENT`` (``ddpm@cub-128``, ``factorized@cub-128``) with a fid
   JSON and/or a consistency JSON; the paper's seven experiments are always columns, others
   (the demo's) are added after them.
-- Table 7: the key is the row (``factorized``) with a per-class CSV; the columns are the 20
-  VOC classes and their mean.
+- Table 7: the key is the row (``factorized``) with a per-class CSV (eval-seg columns plus
+  ``class``, one row per VOC class); the columns are the 20 VOC classes and their mean. A plain
+  one-row eval-seg CSV fills the mean only.
 
 Rows quoted from publications come from the literature CSV (marked as quoted: ``source`` in the
 CSV, a dagger in LaTeX), and only when the computed rows are on the paper's dataset. A row or
@@ -452,10 +453,10 @@ def build_grouped_table(
         dataset = _dataset_of(spec, results)
         for key, rs in results.items():
             for r in rs:
-                if r.kind != "per_class":
+                if r.kind not in ("seg", "per_class"):
                     raise FdiffError(
-                        f"table {spec.number}: {r.path}: expected a per-class CSV (a 'class' "
-                        "column, one row per class)"
+                        f"table {spec.number}: {r.path}: expected an eval-seg CSV, per class (a "
+                        "'class' column, one row per class) or overall (then only 'mean')"
                     )
                 unknown = sorted(set(r.per_class) - set(columns))
                 if unknown:

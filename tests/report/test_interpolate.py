@@ -41,12 +41,12 @@ def test_interpolation_frames_and_shared_noise(tiny):
     _, _, model, diffusion = tiny
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 16, 16) * 2 - 1
-    res = interpolate(model, diffusion, x[:1], x[1:], t=10, steps_between=3, generator=g)
+    res = interpolate(model, diffusion, x[:1], x[1:], t=5, steps_between=3, generator=g)
     assert res.images.shape == (5, 3, 16, 16) and res.masks.shape == (5, 3, 16, 16)
     assert torch.allclose(res.lambdas, torch.linspace(0, 1, 5))
     assert torch.allclose(res.masks.sum(1), torch.ones(5, 16, 16), atol=1e-4)
     # the same image at both ends: with noise shared across frames every frame is identical
-    same = interpolate(model, diffusion, x[:1], x[:1], 10, 2, "slerp", generator=g)
+    same = interpolate(model, diffusion, x[:1], x[:1], 5, 0, "slerp", generator=g)
     assert torch.allclose(same.images[0], same.images[-1], atol=1e-5)
     assert not torch.allclose(res.images[0], res.images[-1], atol=1e-2)
     with pytest.raises(FdiffError, match="t = 0"):
@@ -60,12 +60,12 @@ def test_cli_interpolate_and_figure(tiny, shapes16, tmp_path):
     out = tmp_path / "interp.h5"
     argv = ["interpolate", "--model", str(ckpt), "--data", str(shapes16), "--index", "0", "5"]
     assert (
-        main([*argv, "--t", "8", "--steps-between", "2", "--device", "cpu", "--out", str(out)]) == 0
+        main([*argv, "--t", "4", "--steps-between", "2", "--device", "cpu", "--out", str(out)]) == 0
     )
     with h5py.File(out) as f:
         assert f["images"].shape == (4, 16, 16, 3) and f["masks"].shape == (4, 16, 16)
         assert f["sources"].shape == (2, 16, 16, 3)
-        assert f.attrs["t"] == 8 and f.attrs["num_regions"] == 3
+        assert f.attrs["t"] == 4 and f.attrs["num_regions"] == 3
         np.testing.assert_allclose(f["lambdas"][()], [0, 1 / 3, 2 / 3, 1], atol=1e-6)
     png = tmp_path / "interp.png"
     assert main(["figure", "interpolation", "--interp", str(out), "--out", str(png)]) == 0

@@ -154,6 +154,11 @@ def test_table7_per_class(tmp_path):
     assert pd.isna(t.values.at[acc, "bicycle"])
     ncols, rows = _tabular(table_latex(t))
     assert ncols == 2 + 21
+    # an overall eval-seg CSV fills the mean and nothing else
+    overall = seg_csv(tmp_path / "all.csv", "voc", "per_image", 0.7, 0.5, 0.6)
+    t = build_table(7, {"factorized": [overall]})
+    assert t.values.at[t.rows.index[0], "mean"] == pytest.approx(70.0)
+    assert t.values.drop(columns="mean").isna().all().all()
 
 
 def test_bad_inputs_fail_with_the_file_named(tmp_path):
