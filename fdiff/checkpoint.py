@@ -26,9 +26,18 @@ TRAIN_FORMAT = "fdiff-train-1"
 
 
 def save(obj: dict[str, Any], path: str | Path) -> None:
-    """torch.save to a temporary name, fsync, rename: never a half-written checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save to a temporary name, fsync, rename: never a half-written checkpoint.
+
+    A failed write (disk full, file size limit) removes the temporary file and leaves the
+    previous checkpoint as it was.
+    """
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as e:
+        raise FdiffError(
+            f"{path}: could not write the checkpoint ({e}); the previous one, if any, is kept"
+        ) from None
 
 
 def load(path: str | Path, expected_format: str, map_location="cpu") -> dict[str, Any]:

@@ -213,6 +213,10 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load ``checkpoints/last.pt`` if the run directory has one."""
+        if self.dist.main and self.ckpt_path.parent.is_dir():
+            # temporary files of a write that a SIGKILL interrupted: never a valid checkpoint
+            for stale in self.ckpt_path.parent.glob(".*.tmp*"):
+                stale.unlink(missing_ok=True)
         if not self.ckpt_path.is_file():
             return False
         s = ckpt.load(self.ckpt_path, ckpt.TRAIN_FORMAT, map_location=self.device)
@@ -321,7 +325,8 @@ class Trainer:
         )  # fmt: skip
         t_start = t_log = time.time()
         losses: list[float] = []
-        with _SignalFlag() as stop:
+        # the bar is closed before any error propagates, so the error is the last line printed
+        with bar, _SignalFlag() as stop:
             for x0, y in loader:
                 x0 = x0.to(self.device, non_blocking=True)
                 y = y.to(self.device) if self.cfg.model.num_classes > 0 else None
@@ -346,12 +351,10 @@ class Trainer:
                     self.save_checkpoint()
                 if stop.signum is not None:
                     self.save_checkpoint()
-                    bar.close()
                     raise Preempted(
                         f"signal {signal.Signals(stop.signum).name} at step {self.step}: "
                         f"checkpoint saved to {self.ckpt_path}"
                     )
-        bar.close()
         return self.write_model()
 
     @torch.no_grad()
