@@ -1,0 +1,26 @@
+"""The single-node SLURM cluster fixture: started once per session by tests/slurm/cluster.sh."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    missing = [b for b in ("slurmctld", "slurmd", "sbatch", "munged") if shutil.which(b) is None]
+    if missing:
+        pytest.skip(f"SLURM is not installed ({', '.join(missing)} missing): run tests/slurm/install.sh")
+    if os.geteuid() != 0:
+        pytest.skip("the SLURM fixture writes /etc/slurm and starts daemons: needs root")
+    r = subprocess.run(["bash", str(HERE / "cluster.sh"), "start"], capture_output=True, text=True,
+                       timeout=240)  # fmt: skip
+    assert r.returncode == 0, f"cluster.sh start failed:\n{r.stdout}\n{r.stderr}"
+    yield
+    subprocess.run(["bash", str(HERE / "cluster.sh"), "stop"], capture_output=True, timeout=120)

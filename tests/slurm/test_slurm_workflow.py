@@ -1,0 +1,87 @@
+"""The workflow through `snakemake --profile slurm` on a real single-node SLURM cluster: a
+GPU-resource training job (fake GPU, CPU fallback) is cancelled mid-run, resubmitted by
+Snakemake's retries and resumed from its checkpoint; a GPU-resource segmentation job follows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+CONFIG = """
+results: {results}
+raw: {results}/raw
+inception_weights: {results}/cache/inception.pth
+gpu_resources: {{gpu: 1, cpus_per_gpu: 1, threads: 1, mem_mb: 1000, runtime: 10}}
+cpu_resources: {{threads: 1, mem_mb: 1000, runtime: 10}}
+datasets:
+  shapes: {{source: synthetic, difficulty: easy, num_train: 32, num_val: 4, num_test: 8}}
+experiments:
+  shapes-16:
+    dataset: shapes
+    res: 16
+    archs: [factorized]
+    model: {{preset: tiny}}
+    train: {{steps: {steps}, batch_size: 2, checkpoint_every: 5, log_every: 5, device: auto}}
+    launch: {{nodes: 1, gpus_per_node: 1, cpus_per_gpu: 1, threads: 1, mem_mb: 1500, runtime: 10}}
+    segment: {{t: 30, batch_size: 8}}
+    evaluations: [{{data: shapes, protocols: [per_image]}}]
+    fid: false
+"""
+
+
+def squeue_train_jobs() -> list[str]:
+    r = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True)
+    return [line.split()[0] for line in r.stdout.splitlines() if "rule_train" in line]
+
+
+def test_profile_slurm_gpu_job_killed_and_resumed(slurm_cluster, tmp_path):
+    results = tmp_path / "r"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(CONFIG.format(results=results, steps=150))
+    # `--profile slurm` as a user runs it: the profile installed under the XDG config dir.
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    subprocess.run(["bash", str(REPO / "workflow/profiles/install.sh")], env=env, check=True)
+    run = results / "shapes-16" / "factorized"
+    targets = [str(run / "model.pt"), str(run / "seg" / "shapes-per_image.csv")]
+    cmd = ["timeout", "-s", "INT", "420", "snakemake", *targets, "--profile", "slurm",
+           "--profile", str(HERE / "profile"), "--configfile", str(cfg)]  # fmt: skip
+    log = open(tmp_path / "snakemake.log", "w")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # Wait for the training job to write a checkpoint, then cancel it (as a time limit or
+        # a preemption would).
+        deadline = time.time() + 240
+        ckpt = run / "checkpoints" / "last.pt"
+        while not ckpt.exists():
+            assert proc.poll() is None, (tmp_path / "snakemake.log").read_text()[-3000:]
+            assert time.time() < deadline, "no checkpoint within 240 s"
+            time.sleep(1)
+        jobs = squeue_train_jobs()
+        assert jobs, "the training job is not in squeue"
+        subprocess.run(["scancel", *jobs], check=True)
+        rc = proc.wait(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(2)
+            proc.wait(timeout=60)
+        log.close()
+    out = (tmp_path / "snakemake.log").read_text()
+    assert rc == 0, out[-4000:]
+    assert (run / "model.pt").stat().st_size > 0
+    assert (run / "seg" / "shapes-per_image.csv").exists()
+    # The GPU request reached SLURM (the fake GPU): --gpus=1 on partition gpu.
+    assert "gpu=1" in out
+    # Snakemake resubmitted the cancelled job (its log holds the last attempt only) ...
+    train_log = (results / "logs" / "train" / "shapes-16-factorized.log").read_text()
+    assert "train: attempt 2" in train_log, train_log[-3000:]
+    # ... and the second attempt resumed from the checkpoint instead of starting over.
+    assert "resumed" in train_log, train_log[-3000:]

@@ -1,0 +1,207 @@
+"""The Snakemake workflow, run for real: the paper plan (dry run), a reduced demo (local run),
+no-op reruns and a config change that reruns only one ablation's chain."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = Path(__file__).with_name("demo_small.yaml")
+
+pytestmark = pytest.mark.workflow
+
+if shutil.which("snakemake") is None:  # pragma: no cover
+    pytest.skip("snakemake is not installed (pip install -e '.[test]')", allow_module_level=True)
+
+
+def snakemake(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    cmd = ["snakemake", "--directory", str(REPO), "--snakefile", str(REPO / "Snakefile"), *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(out: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> number of jobs."""
+    block = out.split("Job stats:", 1)[1]
+    counts = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def jobs(out: str) -> list[dict[str, str]]:
+    """Every job block of `snakemake -n -p`: rule, wildcards, resources, shell."""
+    found = []
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", out):
+        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if not m:
+            continue
+        job = {"rule": m.group(1), "text": block}
+        for key in ("output", "wildcards", "resources"):
+            km = re.search(rf"^\s+{key}: (.*)$", block, re.M)
+            job[key] = km.group(1) if km else ""
+        found.append(job)
+    return found
+
+
+# --- the paper plan --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paper_plan() -> str:
+    r = snakemake("-n", "-p", "--workflow-profile", "none", "--cores", "1", "all", timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
+    return r.stdout + r.stderr
+
+
+def test_paper_plan_has_every_experiment(paper_plan):
+    counts = job_counts(paper_plan)
+    # 7 experiments x (factorized, ddpm) + the 3 ablations on CUB-128.
+    assert counts["train"] == 17
+    assert counts["run_config"] == 17
+    assert counts["download"] == 7  # flowers, cub, ffhq, celebamask, imagenet, pixelimagenet, voc
+    assert counts["table"] == 7
+    assert counts["fid"] == 17 and counts["sample"] == 17
+    assert counts["train_supervised"] >= 5
+    assert counts["baseline_grabcut"] >= 4 and counts["baseline_kmeans"] >= 4
+    trains = {j["output"] for j in jobs(paper_plan) if j["rule"] == "train"}
+    for ds in ("flowers", "cub", "ffhq"):
+        for res in (64, 128):
+            for arch in ("factorized", "ddpm"):
+                assert f"results/{ds}-{res}/{arch}/model.pt" in trains
+    for arch in ("factorized", "ddpm", "concat", "mask_hmid", "unshared"):
+        assert f"results/cub-128/{arch}/model.pt" in trains
+    assert "results/imagenet-64/factorized/model.pt" in trains
+    # CelebAMask-HQ is an evaluation of the FFHQ models, never trained on.
+    assert not any("celebamask" in t for t in trains)
+    segs = [j["output"] for j in jobs(paper_plan) if j["rule"] == "segment"]
+    assert "results/ffhq-128/factorized/seg/celebamask-test.h5" in segs
+    assert "results/imagenet-64/factorized/seg/voc-val.h5" in segs
+
+
+def test_paper_plan_gpu_resources_and_launch(paper_plan):
+    by_out = {j["output"]: j for j in jobs(paper_plan) if j["rule"] == "train"}
+    small = by_out["results/cub-64/factorized/model.pt"]
+    assert re.search(r"\bgpu=8\b", small["resources"]) and re.search(r"\bnodes=1\b", small["resources"])
+    assert "torchrun --standalone --nnodes 1 --nproc_per_node 8 -m fdiff train" in small["text"]
+    big = by_out["results/cub-128/unshared/model.pt"]
+    assert re.search(r"\bgpu=32\b", big["resources"]) and re.search(r"\bnodes=4\b", big["resources"])
+    assert "srun --overlap" in big["text"] and "--nnodes 4 --nproc_per_node 8" in big["text"]
+    assert "--rdzv_backend c10d" in big["text"]
+    assert re.search(r"\bruntime=\d+", big["resources"]) and "cpus_per_gpu=8" in big["resources"]
+    imnet = by_out["results/imagenet-64/factorized/model.pt"]
+    assert re.search(r"\bgpu=32\b", imnet["resources"])
+    for j in jobs(paper_plan):
+        if j["rule"] in ("sample", "segment", "fid", "consistency"):
+            assert re.search(r"\bgpu=1\b", j["resources"]), j["text"][:500]
+    # Every job writes a log; every GPU job a benchmark.
+    for j in jobs(paper_plan):
+        if j["rule"] not in ("all",):
+            assert "log:" in j["text"], j["rule"]
+        if j["rule"] in ("train", "sample", "segment", "fid", "tsweep", "consistency"):
+            assert "benchmark:" in j["text"], j["rule"]
+
+
+def test_named_targets_dry_run():
+    for target in ["ablations", "table6", "figures", "cub", "ffhq"]:
+        r = snakemake("-n", "--workflow-profile", "none", "--cores", "1", target, timeout=120)
+        assert r.returncode == 0, (target, r.stderr[-2000:])
+    r = snakemake("-n", "--workflow-profile", "none", "--cores", "1", "ablations", timeout=120)
+    counts = job_counts(r.stdout + r.stderr)
+    assert counts["train"] == 4  # concat, mask_hmid, unshared + factorized (Table 6's own row)
+    assert counts["table"] == 1
+
+
+def test_lint_and_format():
+    r = snakemake("--lint", timeout=120)
+    assert r.returncode == 0 and "Lints for" not in r.stdout + r.stderr, r.stdout[-3000:]
+    if shutil.which("snakefmt"):
+        files = ["Snakefile", *map(str, sorted((REPO / "workflow/rules").glob("*.smk")))]
+        r = subprocess.run(["snakefmt", "--check", *files], cwd=REPO, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+def test_config_typo_fails_at_parse_time(tmp_path):
+    cfg = (SMALL.read_text().replace("RESULTS", str(tmp_path / "r"))).replace(
+        "checkpoint_every: 2", "checkpoint_evry: 2"
+    )
+    (tmp_path / "bad.yaml").write_text(cfg)
+    r = snakemake("-n", "all", "--configfile", str(tmp_path / "bad.yaml"), timeout=120)
+    assert r.returncode != 0
+    assert "checkpoint_evry" in r.stderr + r.stdout
+
+
+# --- a real run of the reduced demo -----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path):
+    results = tmp_path / "r"
+    cfg = tmp_path / "demo_small.yaml"
+    cfg.write_text(SMALL.read_text().replace("RESULTS", str(results)))
+    r = snakemake("all", "--cores", "2", "--configfile", str(cfg), timeout=900)
+    assert r.returncode == 0, r.stderr[-4000:]
+
+    run = results / "shapes-16"
+    for arch in ("factorized", "ddpm", "concat"):
+        assert (run / arch / "model.pt").stat().st_size > 0
+        assert (run / arch / "checkpoints" / "last.pt").exists()  # kept: a rerun resumes
+        assert (results / "logs" / "train" / f"shapes-16-{arch}.log").exists()
+        assert (results / "benchmarks" / "train" / f"shapes-16-{arch}.tsv").exists()
+    import pandas as pd
+
+    for arch in ("factorized", "concat"):
+        for protocol in ("per_image", "fixed"):
+            df = pd.read_csv(run / arch / "seg" / f"shapes-{protocol}.csv")
+            assert len(df) == 1 and 0.0 <= float(df["iou"][0]) <= 1.0
+    assert (results / "baselines" / "shapes-16" / "grabcut-per_image.csv").exists()
+    for n in range(1, 8):
+        assert (results / "tables" / f"table{n}.csv").exists()
+        assert (results / "tables" / f"table{n}.tex").exists()
+    for name in ("segmentation-shapes-16-shapes", "generation-shapes-16", "tsweep-shapes-16-shapes",
+                 "interpolation-shapes-16", "loss-curves"):  # fmt: skip
+        assert (results / "figures" / f"{name}.png").stat().st_size > 0
+
+    # Rerunning after it finished does nothing.
+    r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)
+    assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]
+
+    # Changing one ablation's config reruns that chain only (and the tables that read it).
+    mtimes = {a: (run / a / "model.pt").stat().st_mtime_ns for a in ("factorized", "ddpm")}
+    cfg.write_text(
+        cfg.read_text().replace(
+            "ablations: [concat]",
+            "ablations: [concat]\n    arch_overrides: {concat: {train: {lr: 3.0e-4}}}",
+        )
+    )
+    r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    planned = jobs(r.stdout)
+    trained = [j["wildcards"] for j in planned if j["rule"] == "train"]
+    assert trained == ["dataset=shapes, res=16, arch=concat"], trained
+    for j in planned:
+        if j["rule"] in ("segment", "eval_seg", "sample", "sample_figure", "tsweep", "run_config"):
+            assert "arch=concat" in j["wildcards"], j["text"][:400]
+    r = snakemake("all", "--cores", "2", "--configfile", str(cfg), timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    for a, t in mtimes.items():
+        assert (run / a / "model.pt").stat().st_mtime_ns == t  # untouched
+    log = (results / "logs" / "train" / "shapes-16-concat.log").read_text()
+    assert "3.0e-4" in (run / "concat" / "run.yaml").read_text() or "0.0003" in (
+        run / "concat" / "run.yaml"
+    ).read_text()
+    assert "train: attempt 1" in log
+    r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)
+    assert "Nothing to be done" in r.stdout + r.stderr
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-v"]))
