@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 def slurm_cluster():
     missing = [b for b in ("slurmctld", "slurmd", "sbatch", "munged") if shutil.which(b) is None]
     if missing:
-        pytest.skip(f"SLURM is not installed ({', '.join(missing)} missing): run tests/slurm/install.sh")
+        pytest.skip(f"SLURM not installed ({', '.join(missing)} missing): tests/slurm/install.sh")
     if os.geteuid() != 0:
         pytest.skip("the SLURM fixture writes /etc/slurm and starts daemons: needs root")
     r = subprocess.run(["bash", str(HERE / "cluster.sh"), "start"], capture_output=True, text=True,

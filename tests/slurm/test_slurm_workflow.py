@@ -54,7 +54,7 @@ def test_profile_slurm_gpu_job_killed_and_resumed(slurm_cluster, tmp_path):
     targets = [str(run / "model.pt"), str(run / "seg" / "shapes-per_image.csv")]
     cmd = ["timeout", "-s", "INT", "420", "snakemake", *targets, "--profile", "slurm",
            "--profile", str(HERE / "profile"), "--configfile", str(cfg)]  # fmt: skip
-    log = open(tmp_path / "snakemake.log", "w")
+    log = open(tmp_path / "snakemake.log", "w")  # noqa: SIM115 (closed in finally)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         # Wait for the training job to write a checkpoint, then cancel it (as a time limit or

@@ -90,10 +90,12 @@ def test_paper_plan_has_every_experiment(paper_plan):
 def test_paper_plan_gpu_resources_and_launch(paper_plan):
     by_out = {j["output"]: j for j in jobs(paper_plan) if j["rule"] == "train"}
     small = by_out["results/cub-64/factorized/model.pt"]
-    assert re.search(r"\bgpu=8\b", small["resources"]) and re.search(r"\bnodes=1\b", small["resources"])
+    assert re.search(r"\bgpu=8\b", small["resources"])
+    assert re.search(r"\bnodes=1\b", small["resources"])
     assert "torchrun --standalone --nnodes 1 --nproc_per_node 8 -m fdiff train" in small["text"]
     big = by_out["results/cub-128/unshared/model.pt"]
-    assert re.search(r"\bgpu=32\b", big["resources"]) and re.search(r"\bnodes=4\b", big["resources"])
+    assert re.search(r"\bgpu=32\b", big["resources"])
+    assert re.search(r"\bnodes=4\b", big["resources"])
     assert "srun --overlap" in big["text"] and "--nnodes 4 --nproc_per_node 8" in big["text"]
     assert "--rdzv_backend c10d" in big["text"]
     assert re.search(r"\bruntime=\d+", big["resources"]) and "cpus_per_gpu=8" in big["resources"]
@@ -125,7 +127,9 @@ def test_lint_and_format():
     assert r.returncode == 0 and "Lints for" not in r.stdout + r.stderr, r.stdout[-3000:]
     if shutil.which("snakefmt"):
         files = ["Snakefile", *map(str, sorted((REPO / "workflow/rules").glob("*.smk")))]
-        r = subprocess.run(["snakefmt", "--check", *files], cwd=REPO, capture_output=True, text=True)
+        r = subprocess.run(
+            ["snakefmt", "--check", *files], cwd=REPO, capture_output=True, text=True
+        )
         assert r.returncode == 0, r.stderr
 
 
@@ -195,9 +199,10 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path):
     for a, t in mtimes.items():
         assert (run / a / "model.pt").stat().st_mtime_ns == t  # untouched
     log = (results / "logs" / "train" / "shapes-16-concat.log").read_text()
-    assert "3.0e-4" in (run / "concat" / "run.yaml").read_text() or "0.0003" in (
-        run / "concat" / "run.yaml"
-    ).read_text()
+    assert (
+        "3.0e-4" in (run / "concat" / "run.yaml").read_text()
+        or "0.0003" in (run / "concat" / "run.yaml").read_text()
+    )
     assert "train: attempt 1" in log
     r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)
     assert "Nothing to be done" in r.stdout + r.stderr
