@@ -109,7 +109,7 @@ def train_supervised(data: str | Path, out_dir: str | Path, cfg: SupervisedConfi
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        running += float(loss)
+        running += loss.item()
         if step % cfg.log_every == 0 or step == cfg.steps:
             n = cfg.log_every if step % cfg.log_every == 0 else step % cfg.log_every
             acc = float((logits.argmax(1) == y.to(device)).float().mean())

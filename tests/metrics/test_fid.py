@@ -102,7 +102,6 @@ def test_fid_of_a_set_with_itself_is_near_zero_and_a_shifted_set_is_far(
 def test_frechet_distance_matches_a_direct_scipy_sqrtm_computation(sets, random_weights, tmp_path):
     ref, _, shifted = sets
     got = run_fid(shifted, ref, random_weights, tmp_path / "c", tmp_path / "f.json")["fid"]
-    torch.set_num_threads(2)
     net = FeatureExtractorInceptionV3("inception-v3-compat", ["64"], str(random_weights))
     feats = []
     for images in (smooth_images(0, shift=80), smooth_images(0)):
@@ -154,7 +153,6 @@ def test_converted_fid_helper_weights_give_the_torchscript_features(tmp_path):
         interpolate_bilinear_2d_like_tensorflow1x,
     )
 
-    torch.set_num_threads(2)
     ours = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], str(out))
     ts = load_fid_helper_torchscript(src)
     x = torch.from_numpy(smooth_images(3)[:2]).permute(0, 3, 1, 2).contiguous()
