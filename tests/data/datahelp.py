@@ -165,5 +165,5 @@ def start_server(root: Path):
         return handler(*args, directory=str(root), **kwargs)
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), make)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     return Server(root, f"http://127.0.0.1:{httpd.server_address[1]}", config), httpd

@@ -499,5 +499,11 @@ def test_folder_split_dirs_without_masks(tmp_path):
     h5 = tmp_path / "m.h5"
     assert run("prepare", "folder", "--raw", raw, "--res", 8, "--out", h5) == (0, "")
     assert len(read_images(h5, "train")) == 4 and len(read_images(h5, "test")) == 2
+    h5b = tmp_path / "m2.h5"  # decoding in a process pool gives the same bytes
+    assert run("prepare", "folder", "--raw", raw, "--res", 8, "--out", h5b, "--workers", 2) == (
+        0,
+        "",
+    )
+    assert np.array_equal(read_images(h5, "train"), read_images(h5b, "train"))
     rc, err = run("prepare", "folder", "--raw", tmp_path / "nowhere", "--res", 8, "--out", h5)
     assert rc == 2 and "nowhere: raw directory not found" in err

@@ -111,7 +111,11 @@ def run_plan(plan: Plan, res: int, out: str | Path, workers: int = 0) -> dict[st
     load = functools.partial(
         _load, res=res, decoder=plan.mask_decoder, same_size=plan.masks_match_image
     )
-    pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+    # fork (Linux): the children only decode with Pillow/numpy, and fork needs no importable
+    # __main__ (spawn re-imports it, which fails for stdin scripts and notebooks).
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    pool = ctx.Pool(workers) if workers > 1 else None
     counts = {}
     max_id = 0
     t0 = time.perf_counter()
