@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train_supervised)
 
     p = sub.add_parser("segment-supervised", help="class maps of a split by the supervised U-Net")
-    p.add_argument("--seg-model", required=True, type=Path)
+    p.add_argument("--seg-model", "--model", dest="seg_model", required=True, type=Path)
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--split", default="test")
     p.add_argument("--batch-size", type=int, default=64)
