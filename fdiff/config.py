@@ -174,6 +174,8 @@ def model_config_from_dict(d: dict[str, Any], source: str = "model") -> ModelCon
     """Build a :class:`ModelConfig` from a preset name plus overrides."""
     from fdiff.presets import PRESETS
 
+    if not isinstance(d, dict):
+        raise FdiffError(f"{source}: expected a mapping, got {type(d).__name__}")
     d = dict(d)
     preset = d.pop("preset", None)
     base: dict[str, Any] = {}
