@@ -35,7 +35,6 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from fdiff.data.hdf5 import DatasetAttrs, open_writer
 from fdiff.errors import FdiffError
@@ -103,6 +102,17 @@ class ShapesConfig:
                 raise FdiffError(f"{name} = {getattr(self, name)} must be >= 0")
 
 
+def _interp(size: int, g: int) -> np.ndarray:
+    """Bilinear interpolation matrix [size, g] from g grid cells (centres) to size pixels."""
+    pos = np.clip((np.arange(size) + 0.5) / size * g - 0.5, 0, g - 1)
+    lo = np.minimum(np.floor(pos).astype(int), g - 2)
+    frac = (pos - lo).astype(np.float32)
+    m = np.zeros((size, g), np.float32)
+    m[np.arange(size), lo] = 1 - frac
+    m[np.arange(size), lo + 1] = frac
+    return m
+
+
 def _texture(
     kind: str, rng: np.random.Generator, n: int, x: np.ndarray, y: np.ndarray
 ) -> np.ndarray:
@@ -111,10 +121,11 @@ def _texture(
     if kind == "flat":
         return np.zeros((n, h, w), np.float32)
     if kind == "noise":
-        # Smooth value noise: a coarse random grid, bilinearly upsampled, rescaled to [0, 1].
+        # Smooth value noise: a coarse random grid, bilinearly upsampled by two small
+        # interpolation matrices (one matmul each way), rescaled to [0, 1].
         g = 5
         grid = rng.random((n, g, g), dtype=np.float32)
-        f = ndimage.zoom(grid, (1, h / g, w / g), order=1, mode="nearest", grid_mode=True)
+        f = np.matmul(np.matmul(_interp(h, g), grid), _interp(w, g).T)
         lo = f.min(axis=(1, 2), keepdims=True)
         hi = f.max(axis=(1, 2), keepdims=True)
         return (f - lo) / np.maximum(hi - lo, 1e-6)
@@ -148,7 +159,7 @@ def _layer(
         if sel.any():
             f[sel] = _texture(kind, rng, int(sel.sum()), x, y)
     img = c1[:, None, None, :] + (c2 - c1)[:, None, None, :] * f[..., None]
-    return img, img.mean(axis=(1, 2))
+    return img, c1 + (c2 - c1) * f.mean(axis=(1, 2))[:, None]
 
 
 def _shape_mask(
@@ -204,11 +215,13 @@ def generate_chunk(
     mask = np.zeros((n, resolution, resolution), bool)
     n_obj = rng.integers(1, level.max_objects + 1, n)
     for k in range(level.max_objects):
-        kind = rng.choice(obj_allowed, n)
+        act = np.flatnonzero(k < n_obj)  # images that have a k-th object
+        m = len(act)
+        kind = rng.choice(obj_allowed, m)
         if level.distinct_texture:
             # Redraw until the object's texture kind differs from the background's.
             for _ in range(16):
-                same = kind == bg_kind
+                same = kind == bg_kind[act]
                 if not same.any():
                     break
                 kind[same] = rng.choice(obj_allowed, int(same.sum()))
@@ -217,15 +230,15 @@ def generate_chunk(
             # Redraw the colours of objects too close to the background's mean colour: the
             # marginal colour distribution stays (nearly) that of the background.
             for _ in range(32):
-                low = np.linalg.norm(obj_mean - bg_mean, axis=1) < level.min_contrast
+                low = np.linalg.norm(obj_mean - bg_mean[act], axis=1) < level.min_contrast
                 if not low.any():
                     break
                 obj[low], obj_mean[low] = _layer(rng, kind[low], x, y)
-        inside = _shape_mask(rng, n, x, y, level.radius) & (k < n_obj)[:, None, None]
-        img = np.where(inside[..., None], obj, img)
-        mask |= inside
+        inside = _shape_mask(rng, m, x, y, level.radius)
+        img[act] = np.where(inside[..., None], obj, img[act])
+        mask[act] |= inside
     if level.noise > 0:
-        img = img + rng.normal(0.0, level.noise, img.shape).astype(np.float32)
+        img += level.noise * rng.standard_normal(img.shape, dtype=np.float32)
     images = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return images, mask.astype(np.uint8)
 
