@@ -54,6 +54,9 @@ class ModelConfig:
     use_scale_shift_norm: bool = True
     num_regions: int = 3  # K
     num_classes: int = 0  # > 0: class-conditional (ImageNet-64)
+    # 0: the paper's one level of K masks; >= 2: the appendix's hierarchical model, each of the
+    # K regions split into sub_regions (fdiff.hierarchical)
+    sub_regions: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("model.arch", self.arch, typing.get_args(Arch))
@@ -64,6 +67,12 @@ class ModelConfig:
         _check(len(self.channel_mult) >= 1, "model.channel_mult", self.channel_mult, "non-empty")
         _check(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "in [0, 1)")
         _check(self.num_classes >= 0, "model.num_classes", self.num_classes, ">= 0")
+        _check(
+            self.sub_regions == 0 or (self.sub_regions >= 2 and self.factorized),
+            "model.sub_regions",
+            self.sub_regions,
+            "0 (one level) or >= 2 with arch factorized",
+        )
         factor = 2 ** (len(self.channel_mult) - 1)
         _check(
             self.resolution >= factor and self.resolution % factor == 0,

@@ -9,9 +9,8 @@ the weight-shared decoder runs once per sub-region and the predictions are combi
 joint masks. Everything else (training, samplers, segmentation) is the factorized model's,
 since the joint masks come out of the same ``mask_probs`` hook.
 
-Status: a module, not yet a model option. ``ModelConfig`` has no field for K2 and
-``build_model`` / ``load_model`` do not dispatch to this class, so ``fdiff train`` cannot train it
-and a checkpoint of it cannot be loaded by name; see docs/report.md ("Hierarchical variant").
+A model option: ``model.sub_regions: K2`` (>= 2) in a run config makes ``build_model`` (and so
+``fdiff train``, ``load_model``, ``sample`` and ``segment``) use this class.
 """
 
 from __future__ import annotations

@@ -182,7 +182,11 @@ class FactorizedUNet(nn.Module):
 
 
 def build_model(cfg: ModelConfig) -> UNet | FactorizedUNet:
-    """The network that ``cfg.arch`` names."""
+    """The network that ``cfg.arch`` names (hierarchical when ``cfg.sub_regions`` >= 2)."""
+    if cfg.sub_regions:
+        from fdiff.hierarchical import HierarchicalFactorizedUNet
+
+        return HierarchicalFactorizedUNet(cfg, cfg.sub_regions)
     return FactorizedUNet(cfg) if cfg.factorized else UNet(cfg)
 
 

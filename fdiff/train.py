@@ -166,7 +166,10 @@ class Trainer:
         set_activation_checkpointing(self.model, tc.checkpoint_activations)
         self.ema = copy.deepcopy(self.model).requires_grad_(False)
         self.diffusion = GaussianDiffusion(cfg.diffusion).to(self.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=tc.lr)
+        # fused Adam: one kernel for all parameters on CUDA
+        self.opt = torch.optim.Adam(
+            self.model.parameters(), lr=tc.lr, fused=self.device.type == "cuda"
+        )
         # timesteps, noise, flips: one generator, saved with every checkpoint
         self.gen = torch.Generator(self.device).manual_seed(tc.seed * 7919 + self.dist.rank)
         self.step = 0

@@ -185,3 +185,21 @@ def test_masks_only_path_costs_one_standard_forward():
 def test_bad_model_config_names_the_key(override, culprit):
     with pytest.raises(FdiffError, match=culprit):
         model_config_from_dict({"preset": "tiny", **override})
+
+
+def test_hierarchical_is_a_model_option_that_round_trips(tmp_path):
+    from fdiff.checkpoint import load_model, model_state, save
+    from fdiff.config import DiffusionConfig
+    from fdiff.hierarchical import HierarchicalFactorizedUNet
+
+    cfg = tiny(num_regions=2, sub_regions=2)
+    model = randomize(build_model(cfg))
+    assert isinstance(model, HierarchicalFactorizedUNet) and model.num_regions == 4
+    x, t = inputs()
+    out = model(x, t)
+    assert out.masks.shape == (2, 4, 16, 16)
+    save(model_state(cfg, DiffusionConfig(), model.state_dict(), 0), tmp_path / "m.pt")
+    loaded, _ = load_model(tmp_path / "m.pt")
+    torch.testing.assert_close(loaded(x, t).eps, out.eps)
+    with pytest.raises(FdiffError, match="sub_regions"):
+        tiny(arch="ddpm", sub_regions=2)

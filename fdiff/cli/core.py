@@ -196,7 +196,7 @@ def cmd_sample(args) -> int:
             "sampler": args.sampler,
             "steps": steps,
             "seed": args.seed,
-            "num_regions": cfg.num_regions if cfg.factorized else 0,
+            "num_regions": model.num_regions if cfg.factorized else 0,
         },
     )
     dt = time.time() - t0
@@ -244,7 +244,7 @@ def cmd_segment(args) -> int:
             "data": str(args.data),
             "split": args.split,
             "t": args.t,
-            "num_regions": model.cfg.num_regions,
+            "num_regions": model.num_regions,
             "method": "factorized" if model.cfg.decoding == "shared" else model.cfg.decoding,
             "checkpoint": str(args.model),
         },
