@@ -125,7 +125,7 @@ def confusion_per_image(
         raise FdiffError(f"ground truth holds class id {cmax}: expected ids < C = {num_classes}")
     kc = num_regions * num_classes
     out = torch.empty(n, kc, dtype=torch.int64)
-    chunk = max(1, (1 << 24) // max(1, pred[0].numel()))  # ~16M pixels per bincount
+    chunk = max(1, (1 << 22) // max(1, pred[0].numel()))  # ~4M pixels per bincount
     for s in range(0, n, chunk):
         p = pred[s : s + chunk].reshape(-1, pred[0].numel()).long()
         g = gt[s : s + chunk].reshape(-1, gt[0].numel()).long()
