@@ -11,11 +11,16 @@ from fdiff.config import RunConfig
 torch.set_num_threads(2)
 
 
-def tiny_run_config(**train) -> RunConfig:
-    """The tiny preset (16 px) with a short, fast training section."""
+def _tiny_run_config(**train) -> RunConfig:
     t = {"steps": 6, "batch_size": 4, "log_every": 2, "checkpoint_every": 3, "seed": 1}
     t.update(train)
     return RunConfig.from_dict({"model": {"preset": "tiny"}, "train": t})
+
+
+@pytest.fixture
+def tiny_run_config():
+    """A factory: the tiny preset (16 px) with a short, fast training section (overrides)."""
+    return _tiny_run_config
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_run_config
 
 from fdiff import checkpoint as ckpt
 from fdiff.cli import main as fdiff_main
@@ -44,7 +43,7 @@ def fixed_eval_loss(trainer: Trainer, x0: torch.Tensor) -> float:
         return trainer.diffusion.loss(trainer.model, x, t, noise).item()
 
 
-def test_training_overfits_a_tiny_batch(tmp_path):
+def test_training_overfits_a_tiny_batch(tmp_path, tiny_run_config):
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
     cfg = tiny_run_config(steps=150, batch_size=2, lr=2e-3, flip=False, checkpoint_every=1000)
@@ -56,7 +55,7 @@ def test_training_overfits_a_tiny_batch(tmp_path):
     assert after < before / 4, (before, after)
 
 
-def test_stop_and_resume_equals_uninterrupted(tmp_path, shapes16):
+def test_stop_and_resume_equals_uninterrupted(tmp_path, shapes16, tiny_run_config):
     data = H5ImageDataset(shapes16, "train")
     full = Trainer(tiny_run_config(steps=6), data, tmp_path / "full")
     full.run()
@@ -87,7 +86,7 @@ def test_batches_are_a_function_of_the_step():
     assert sorted(r0 + r1) == sorted(a.batch(2))
 
 
-def test_resume_refuses_another_architecture(tmp_path, shapes16):
+def test_resume_refuses_another_architecture(tmp_path, shapes16, tiny_run_config):
     data = H5ImageDataset(shapes16, "train")
     Trainer(tiny_run_config(steps=3), data, tmp_path / "run").run()
     other = RunConfig.from_dict(
@@ -97,7 +96,7 @@ def test_resume_refuses_another_architecture(tmp_path, shapes16):
         Trainer(other, data, tmp_path / "run").run()
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, shapes16):
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, shapes16, tiny_run_config):
     data = H5ImageDataset(shapes16, "train")
     trainer = Trainer(tiny_run_config(steps=3), data, tmp_path / "run")
     trainer.run()
@@ -127,7 +126,7 @@ def test_checkpoints_are_weights_only(tmp_path):
         ckpt.load_model(tmp_path / "other.pt")
 
 
-def test_cli_train_sample_segment(tmp_path, shapes16):
+def test_cli_train_sample_segment(tmp_path, shapes16, tiny_run_config):
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text(tiny_run_config(steps=4).to_yaml())
     run = tmp_path / "run"
@@ -159,7 +158,7 @@ def test_cli_train_sample_segment(tmp_path, shapes16):
     assert not (tmp_path / "x.h5").exists()
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_75(tmp_path, shapes16):
+def test_sigterm_saves_a_checkpoint_and_exits_75(tmp_path, shapes16, tiny_run_config):
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text(tiny_run_config(steps=100000, checkpoint_every=100000).to_yaml())
     run = tmp_path / "run"

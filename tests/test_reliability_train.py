@@ -10,7 +10,6 @@ import sys
 import time
 
 import torch
-from conftest import tiny_run_config
 
 from fdiff import checkpoint as ckpt
 from fdiff.data.hdf5 import H5ImageDataset
@@ -22,7 +21,9 @@ def _train_cmd(run_yaml, data, out):
             "--data", str(data), "--out", str(out)]  # fmt: skip
 
 
-def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path, shapes16):
+def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
+    tmp_path, shapes16, tiny_run_config
+):
     """Kill a CPU training run at several random moments; each rerun resumes from the last
     checkpoint; the final weights equal those of a run that was never interrupted."""
     steps = 12
@@ -68,7 +69,9 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, shapes16):
+def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
+    tmp_path, shapes16, tiny_run_config
+):
     """RLIMIT_FSIZE makes writes past a size fail with EFBIG, as a full disk fails them."""
     run = tmp_path / "run"
     first = tmp_path / "first.yaml"
