@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from fdiff.data.shapes import ShapesConfig, generate_split
 from fdiff.metrics.segmentation import SegProtocol, binary_metrics, fit_foreground_subset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from levels import generate  # noqa: E402
 
 FIELDS = ["difficulty", "resolution", "method", "K", "iou_per_image", "iou_fixed",
           "acc_per_image", "acc_fixed", "fixed_subset"]  # fmt: skip
@@ -72,10 +74,8 @@ def main(argv=None):
     rows = []
     for diff in a.difficulty:
         for res in a.resolution:
-            cfg = ShapesConfig(resolution=res, num_train=a.fit_n, num_val=0,
-                               num_test=a.num_test, difficulty=diff)  # fmt: skip
-            xf, mf = generate_split(cfg, "train", a.fit_n)
-            xt, mt = generate_split(cfg, "test", a.num_test)
+            xf, mf = generate(diff, res, "train", a.fit_n)
+            xt, mt = generate(diff, res, "test", a.num_test)
             full = lambda n: np.ones((n, res, res), np.uint8)  # noqa: E731
             pi = binary_metrics(full(len(mt)), mt, 2, SegProtocol("test", "fixed", len(mt), 2),
                                 (1,))  # fmt: skip
@@ -102,9 +102,11 @@ def main(argv=None):
                     print(f"{diff:6s} {res:3d} {r['method']:20s} IoU per_image "
                           f"{r['iou_per_image']:.3f} fixed {r['iou_fixed']:.3f}", flush=True)
     Path(a.csv).parent.mkdir(parents=True, exist_ok=True)
-    with open(a.csv, "w", newline="") as f:
+    new = not Path(a.csv).exists()
+    with open(a.csv, "a", newline="") as f:
         w = csv.DictWriter(f, FIELDS)
-        w.writeheader()
+        if new:
+            w.writeheader()
         for r in rows:
             w.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
     return 0

@@ -38,15 +38,17 @@ import torch
 
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from fdiff.data.hdf5 import to_float
-from fdiff.data.shapes import ShapesConfig, generate_split
 from fdiff.metrics.segmentation import SegProtocol, binary_metrics, fit_foreground_subset
 from fdiff.samplers import segment
 from fdiff.train import StepBatchSampler, Trainer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from levels import generate  # noqa: E402
+
 FIELDS = [
     "tag", "commit", "difficulty", "resolution", "num_train", "base_channels", "channel_mult",
     "num_res_blocks", "attention", "K", "decoding", "lr", "batch", "ema_rate", "ema_warmup",
-    "seed", "params", "step", "train_s", "loss", "weights", "t", "iou_per_image", "iou_fixed",
+    "seed", "threads", "params", "step", "train_s", "train_cpu_s", "loss", "weights", "t", "iou_per_image", "iou_fixed",
     "acc_per_image", "acc_fixed", "dice_per_image", "dice_fixed", "fixed_subset", "layout_frac",
 ]  # fmt: skip
 
@@ -65,10 +67,8 @@ class MemDataset(torch.utils.data.Dataset):
 
 
 def load_shapes(difficulty: str, resolution: int, num_train: int, num_test: int, seed: int):
-    cfg = ShapesConfig(resolution=resolution, num_train=num_train, num_val=0,
-                       num_test=num_test, seed=seed, difficulty=difficulty)  # fmt: skip
-    tr_img, tr_mask = generate_split(cfg, "train", num_train)
-    te_img, te_mask = generate_split(cfg, "test", num_test)
+    tr_img, tr_mask = generate(difficulty, resolution, "train", num_train, seed)
+    te_img, te_mask = generate(difficulty, resolution, "test", num_test, seed)
     return to_float(tr_img), tr_mask, to_float(te_img), te_mask
 
 
@@ -133,7 +133,9 @@ def main(argv=None):
     p.add_argument("--grad-clip", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=100000)
-    p.add_argument("--minutes", type=float, default=5.0, help="training wall-time budget")
+    p.add_argument("--minutes", type=float, default=5.0, help="training budget (see --budget)")
+    p.add_argument("--budget", choices=("wall", "cpu"), default="cpu",
+                   help="what --minutes counts: wall seconds or process CPU seconds of training")
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--eval-t", default="30")
     p.add_argument("--final-t", default="0,10,30,60,100,200,400",
@@ -174,7 +176,7 @@ def main(argv=None):
         num_train=a.num_train, base_channels=a.base_channels, channel_mult=a.channel_mult,
         num_res_blocks=a.num_res_blocks, attention=a.attention, K=a.K, decoding=a.decoding,
         lr=a.lr, batch=a.batch, ema_rate=a.ema_rate, ema_warmup=not a.no_ema_warmup,
-        seed=a.seed, params=params,
+        seed=a.seed, threads=a.threads, params=params,
     )  # fmt: skip
     csv_path = Path(a.csv)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,30 +188,36 @@ def main(argv=None):
     print(f"{a.tag}: {params / 1e6:.2f}M params, config {json.dumps(cfg.to_dict()['train'])}")
 
     def evaluate(step, train_s, loss, tlist=ts):
+        cpu_s = round(train_cpu[0], 1)
         for name, net in (("raw", trainer.model), ("ema", trainer.ema)):
             for t in tlist:
                 pt = predict(net, trainer.diffusion, xte, t, a.eval_seed)
                 pf = predict(net, trainer.diffusion, xfit, t, a.eval_seed + 1)
                 r = score(pt, mte, pf, mfit, a.K, t)
-                w.writerow({**static, "step": step, "train_s": round(train_s, 1),
+                w.writerow({**static, "step": step, "train_s": round(train_s, 1), "train_cpu_s": cpu_s,
                             "loss": round(loss, 5), "weights": name, "t": t, **r})  # fmt: skip
                 if True:
-                    print(f"  step {step:5d} {train_s:6.0f}s loss {loss:.4f} {name} t={t}: IoU "
+                    print(f"  step {step:5d} {train_s:6.0f}s cpu {cpu_s:6.0f}s loss {loss:.4f} {name} t={t}: IoU "
                           f"pi {r['iou_per_image']:.3f} fixed {r['iou_fixed']:.3f} "
                           f"layout {r['layout_frac']:.2f}", flush=True)  # fmt: skip
         fh.flush()
         trainer.model.train()
 
     train_s, losses, step, last_loss = 0.0, [], 0, float("nan")
+    train_cpu = [0.0]  # process CPU seconds spent in training steps (load-independent-ish)
     evaluate(0, 0.0, float("nan"))
     trainer.model.train()
     budget = a.minutes * 60
-    while step < a.steps and train_s < budget:
-        s0 = time.time()
+    def spent():
+        return train_cpu[0] if a.budget == "cpu" else train_s
+
+    while step < a.steps and spent() < budget:
+        s0, c0 = time.time(), time.process_time()
         idx = sampler.batch(step)
         losses.append(trainer.train_step(xtr[idx], None))
         trainer.step = step = step + 1
         train_s += time.time() - s0
+        train_cpu[0] += time.process_time() - c0
         if step % a.eval_every == 0:
             last_loss = float(np.mean(losses))
             evaluate(step, train_s, last_loss)
@@ -220,11 +228,16 @@ def main(argv=None):
     else:  # the last regular evaluation already wrote ts; add the rest of the sweep
         evaluate(step, train_s, last_loss, [t for t in final_t if t not in ts])
     fh.close()
-    print(f"{a.tag}: {step} steps in {train_s:.0f}s of training ({train_s / max(step, 1):.2f} "
+    print(f"{a.tag}: {train_cpu[0]:.0f} CPU s; {step} steps in {train_s:.0f}s of training ({train_s / max(step, 1):.2f} "
           f"s/step), {time.time() - t0:.0f}s wall in all", flush=True)  # fmt: skip
-    if a.save:
+    if a.save:  # EMA weights to --save, raw weights next to it as *_raw.pt (model.pt format)
+        from fdiff import checkpoint as ckpt
+
+        Path(a.save).parent.mkdir(parents=True, exist_ok=True)
         trainer.write_model()
         os.replace(trainer.model_path, a.save)
+        raw = ckpt.model_state(cfg.model, cfg.diffusion, trainer.model.state_dict(), step)
+        ckpt.save(raw, str(Path(a.save).with_suffix("")) + "_raw.pt")
     return 0
 
 
