@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="torch-fidelity Inception weights (default: $FDIFF_INCEPTION_WEIGHTS)",
     )
     p.add_argument("--cache", type=Path, help="directory caching reference statistics")
+    p.add_argument("--ref-limit", type=int, default=0, help="first N reference images (0: all)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--kid-subset-size", type=int, default=1000)
     p.add_argument(
@@ -147,6 +148,7 @@ def cmd_fid(args) -> int:
         kid_subset_size=args.kid_subset_size,
         device=args.device,
         feature_layer=args.feature_layer,
+        ref_limit=args.ref_limit,
     )
     write_json(args.out, result.to_json())
     return 0

@@ -43,7 +43,7 @@ class H5Images(Dataset):
     is opened lazily in each process (h5py handles do not survive fork).
     """
 
-    def __init__(self, path: str | Path, key: str = "images") -> None:
+    def __init__(self, path: str | Path, key: str = "images", limit: int = 0) -> None:
         self.path, self.key = Path(path), key
         if not self.path.is_file():
             raise FdiffError(f"{self.path}: no such file (expected an HDF5 file with '{key}')")
@@ -55,7 +55,8 @@ class H5Images(Dataset):
                 raise FdiffError(
                     f"{self.path}: '{key}' is {d.dtype} {d.shape}: expected uint8 [N, H, W, 3]"
                 )
-            self.shape = tuple(d.shape)
+            n = d.shape[0] if limit <= 0 else min(limit, d.shape[0])
+            self.shape = (n, *d.shape[1:])  # the first ``limit`` images (0: all)
         self._file: h5py.File | None = None
         self._pid = -1
 
@@ -120,16 +121,19 @@ def compute_fid(
     device: str = "auto",
     verbose: bool = True,
     feature_layer: str = "2048",
+    ref_limit: int = 0,
 ) -> FidResult:
     """FID and KID of ``samples`` (``images`` [N x H x W x 3]) against ``ref``'s ``ref_split``.
 
     ``feature_layer`` is the Inception feature FID and KID use: "2048" (the pool features, the
     standard) or a cheaper early one ("64", "192", "768") for quick checks and tests.
+    ``ref_limit`` > 0 uses only the first ``ref_limit`` reference images (CPU demos; recorded
+    as ``n_ref``).
     """
     weights = resolve_weights(weights)
     samples, ref = Path(samples), Path(ref)
     gen = H5Images(samples, "images")
-    real = H5Images(ref, f"{ref_split}/images")
+    real = H5Images(ref, f"{ref_split}/images", limit=ref_limit)
     if gen.shape[1:] != real.shape[1:]:
         raise FdiffError(
             f"{samples}: images are {gen.shape[1:]} but {ref}:{ref_split} holds {real.shape[1:]}: "

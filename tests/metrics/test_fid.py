@@ -209,3 +209,16 @@ def test_fetch_inception_downloads_once_and_checks_the_digest(tmp_path):
             fetch_inception(tmp_path / "x.pth", url=url + ".missing", sha256_prefix=prefix)
     finally:
         server.shutdown()
+
+
+def test_reference_limit_reads_the_first_images_as_uint8(sets):
+    from fdiff.metrics.fid import H5Images
+
+    ref, _, _ = sets
+    ds = H5Images(ref, "train/images", limit=3)
+    assert len(ds) == 3 and ds.shape == (3, RES, RES, 3)
+    x = ds[2]
+    assert x.dtype == torch.uint8 and x.shape == (3, RES, RES)
+    np.testing.assert_array_equal(x.permute(1, 2, 0).numpy(), smooth_images(0)[2])
+    with pytest.raises(FdiffError, match="no dataset 'val/images'"):
+        H5Images(ref, "val/images")
