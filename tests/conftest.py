@@ -7,8 +7,9 @@ import torch
 
 from fdiff.config import RunConfig
 
-# CI has 2 cores; more threads than cores only adds contention.
-torch.set_num_threads(2)
+# One intra-op thread: on a loaded 2-core machine OpenMP spin-waiting makes 2 threads up to 100x
+# slower for tiny convolutions, and one thread makes CPU float reductions bit-reproducible.
+torch.set_num_threads(1)
 
 
 def _tiny_run_config(**train) -> RunConfig:

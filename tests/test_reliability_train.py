@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import resource
 import signal
@@ -12,8 +13,9 @@ import time
 import torch
 
 from fdiff import checkpoint as ckpt
-from fdiff.data.hdf5 import H5ImageDataset
-from fdiff.train import Trainer
+
+# bit-exact comparisons need the same deterministic kernels in every process: one thread
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def _train_cmd(run_yaml, data, out):
@@ -30,14 +32,18 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
     cfg = tiny_run_config(steps=steps, checkpoint_every=2, log_every=1)
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text(cfg.to_yaml())
-    reference = Trainer(cfg, H5ImageDataset(shapes16, "train"), tmp_path / "reference")
-    reference.run()
+    ref = subprocess.run(
+        _train_cmd(run_yaml, shapes16, tmp_path / "reference"), capture_output=True, env=ENV
+    )
+    assert ref.returncode == 0, ref.stderr
 
     run = tmp_path / "killed"
     rng = random.Random(0)
     kills = 0
     for _ in range(3):
-        proc = subprocess.Popen(_train_cmd(run_yaml, shapes16, run), stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _train_cmd(run_yaml, shapes16, run), stderr=subprocess.DEVNULL, env=ENV
+        )
         # wait until training is under way, then kill at a random moment (mid-step, mid-save)
         deadline = time.time() + 120
         while not (run / "metrics.csv").exists() and time.time() < deadline:
@@ -50,7 +56,9 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
         if (run / "checkpoints" / "last.pt").exists():
             ckpt.load(run / "checkpoints" / "last.pt", ckpt.TRAIN_FORMAT)
     assert kills >= 1
-    done = subprocess.run(_train_cmd(run_yaml, shapes16, run), capture_output=True, text=True)
+    done = subprocess.run(
+        _train_cmd(run_yaml, shapes16, run), capture_output=True, text=True, env=ENV
+    )
     assert done.returncode == 0, done.stderr
     assert not list(run.rglob(".*.tmp*"))  # the resumed run swept interrupted writes away
     final = ckpt.load_model(run / "model.pt")[0].state_dict()
