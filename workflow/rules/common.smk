@@ -311,7 +311,7 @@ def eval_args(data, res, protocol, fit_pred):
     spec = eval_spec(data, res)
     args = f"--split {spec['split']} --protocol {protocol}"
     if protocol == "fixed":
-        args += f" --fit-pred {shlex.quote(fit_pred)}"
+        args += f" --fit-pred {shlex.quote(fit_pred)} --fit-split {spec['fit_split']}"
     if spec["multiclass"]:
         args += " --multiclass"
     return args
@@ -478,3 +478,14 @@ def loss_pairs():
 
 
 _check_config()
+
+
+def supervised_args(w):
+    """Preset, steps and batch of the supervised U-Net at the wildcard's resolution."""
+    sup = config["supervised"]
+    presets = {str(k): v for k, v in sup["preset"].items()}
+    if str(w.res) not in presets:
+        raise ValueError(
+            f"supervised.preset has no entry for {w.res} px: add one to the config"
+        )
+    return f"--preset {presets[str(w.res)]} --steps {sup['steps']} --batch-size {sup['batch_size']}"

@@ -98,9 +98,12 @@ rule fid:
         **GPU_RESOURCES,
     params:
         split=lambda w: experiment(w)["fid_ref_split"],
+        limit=lambda w: experiment(w)["fid_ref_limit"],
+        cache=f"{R}/cache/fid-stats",
     shell:
         "OMP_NUM_THREADS={threads} fdiff fid --samples {input.samples:q} --ref {input.ref:q}"
-        " --ref-split {params.split} --weights {input.weights:q} --out {output:q} > {log:q} 2>&1"
+        " --ref-split {params.split} --ref-limit {params.limit} --cache {params.cache:q}"
+        " --weights {input.weights:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule consistency:
@@ -258,9 +261,10 @@ rule train_supervised:
         **GPU_RESOURCES,
     params:
         rundir=f"{R}/supervised/{{data}}-{{res}}",
+        args=supervised_args,
     shell:
         "OMP_NUM_THREADS={threads} fdiff train-supervised --data {input.data:q}"
-        " --out {params.rundir:q} > {log:q} 2>&1"
+        " --out {params.rundir:q} {params.args} > {log:q} 2>&1"
 
 
 rule segment_supervised:
