@@ -20,8 +20,17 @@ from fdiff.errors import FdiffError
 VERB_MODULES = ["core", "data", "evaluate", "baselines", "report", "bench"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line that names the bad argument (``--help`` still has the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fdiff", description=__doc__.splitlines()[0])
+    parser = OneLineParser(
+        prog="fdiff", description="fdiff: factorized diffusion models, the paper's verbs."
+    )
     parser.add_argument("--version", action="version", version=f"fdiff {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")

