@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fdiff.data.sources.voc import CLASSES as VOC_LABELS
 from fdiff.errors import FdiffError
 from fdiff.report.results import (
     HIGHER_IS_BETTER,
@@ -69,28 +70,7 @@ PAPER_EXPERIMENTS = (
     "ffhq-128",
     "imagenet-64",
 )
-VOC_CLASSES = (
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
+VOC_CLASSES = VOC_LABELS[1:]  # Table 7 columns: every class but background
 
 
 @dataclass(frozen=True)
