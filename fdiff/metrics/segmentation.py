@@ -37,7 +37,11 @@ ceil(K / C) regions (the class columns are repeated), so no region is left unsco
   mIoU averages the classes present in its ground truth or its matched prediction.
 
 0 / 0 (empty prediction and empty ground truth) scores 1 everywhere: nothing to find, nothing
-found.
+found. Ground-truth pixels equal to ``ignore_index`` (VOC's 255 = void boundary; the dataset
+file's ``ignore_index`` attribute) are left out of every count, in both kinds of sets.
+
+A single region (K = 1, the all-foreground baseline) is scored as it stands under both
+protocols: with no proper subset, its only candidate foreground is the whole image.
 """
 
 from __future__ import annotations
@@ -109,35 +113,49 @@ def confusion_per_image(
     gt: np.ndarray | torch.Tensor,
     num_regions: int,
     num_classes: int,
+    ignore_index: int | None = None,
 ) -> torch.Tensor:
     """Pixel counts of (region, class) pairs per image: [N x K x C] int64.
 
-    ``pred`` [N x H x W] region ids in 0..K-1, ``gt`` [N x H x W] class ids in 0..C-1. One
-    ``bincount`` over N*H*W pixels, processed in chunks of images to bound memory.
+    ``pred`` [N x H x W] region ids in 0..K-1, ``gt`` [N x H x W] class ids in 0..C-1, or
+    ``ignore_index`` for pixels left out of every count. One ``bincount`` over N*H*W pixels,
+    processed in chunks of images to bound memory.
     """
     pred, gt = _as_tensor(pred), _as_tensor(gt)
     _check_shapes(pred, gt)
     n = pred.shape[0]
-    kmax, cmax = int(pred.max()) if pred.numel() else 0, int(gt.max()) if gt.numel() else 0
+    scored = gt if ignore_index is None else gt[gt != ignore_index]
+    kmax = int(pred.max()) if pred.numel() else 0
+    cmax = int(scored.max()) if scored.numel() else 0
     if kmax >= num_regions:
         raise FdiffError(f"prediction holds region id {kmax}: expected ids < K = {num_regions}")
     if cmax >= num_classes:
         raise FdiffError(f"ground truth holds class id {cmax}: expected ids < C = {num_classes}")
-    kc = num_regions * num_classes
+    # Ignored pixels are counted in an extra class column C, dropped at the end.
+    cols = num_classes + (ignore_index is not None)
+    kc = num_regions * cols
     out = torch.empty(n, kc, dtype=torch.int64)
     chunk = max(1, (1 << 22) // max(1, pred[0].numel()))  # ~4M pixels per bincount
     for s in range(0, n, chunk):
         p = pred[s : s + chunk].reshape(-1, pred[0].numel()).long()
         g = gt[s : s + chunk].reshape(-1, gt[0].numel()).long()
+        if ignore_index is not None:
+            g = torch.where(g == ignore_index, num_classes, g)
         m = p.shape[0]
         # One flat index per pixel: image offset, then region, then class.
-        idx = torch.arange(m).unsqueeze(1) * kc + p * num_classes + g
+        idx = torch.arange(m).unsqueeze(1) * kc + p * cols + g
         out[s : s + m] = torch.bincount(idx.reshape(-1), minlength=m * kc).view(m, kc)
-    return out.view(n, num_regions, num_classes)
+    return out.view(n, num_regions, cols)[:, :, :num_classes]
 
 
 def region_subsets(num_regions: int) -> torch.Tensor:
-    """The 2^K - 2 non-empty proper subsets of K regions as a {0,1} matrix [S x K]."""
+    """The 2^K - 2 non-empty proper subsets of K regions as a {0,1} matrix [S x K].
+
+    K = 1 has no proper subset: its one candidate is the whole region set, [[1]] (a
+    single-region map is scored as all foreground).
+    """
+    if num_regions == 1:
+        return torch.ones(1, 1, dtype=torch.float64)
     rows = [s for s in itertools.product((0, 1), repeat=num_regions) if 0 < sum(s) < num_regions]
     return torch.tensor(rows, dtype=torch.float64)
 
@@ -151,23 +169,40 @@ def _binary_scores(conf: torch.Tensor, subsets: torch.Tensor) -> tuple[torch.Ten
     g = region_fg.sum(1, keepdim=True)  # |G| [N, 1]
     p = region_px @ subsets.T  # |P| [N, S]
     tp = region_fg @ subsets.T  # |P and G| [N, S]
-    acc = (total - p - g + 2 * tp) / total
+    acc = torch.where(total > 0, (total - p - g + 2 * tp) / total.clamp_min(1), 1.0)
     union = p + g - tp
     iou = torch.where(union > 0, tp / union.clamp_min(1), torch.ones_like(tp))
     dice = torch.where(p + g > 0, 2 * tp / (p + g).clamp_min(1), torch.ones_like(tp))
     return acc, iou, dice
 
 
-def _binary_gt(gt: torch.Tensor) -> torch.Tensor:
-    return (gt > 0).to(torch.uint8)
+_BINARY_IGNORE = 2  # ignored pixels in the binarised ground truth
+
+
+def _binary_gt(gt: np.ndarray | torch.Tensor, ignore_index: int | None) -> torch.Tensor:
+    """[N x H x W] uint8: 1 = foreground (non-zero), 0 = background, 2 = ignored."""
+    gt = _as_tensor(gt)
+    out = (gt > 0).to(torch.uint8)
+    if ignore_index is not None:
+        out[gt == ignore_index] = _BINARY_IGNORE
+    return out
+
+
+def _binary_confusion(pred, gt, num_regions: int, ignore_index: int | None) -> torch.Tensor:
+    """[N x K x 2] pixel counts of (region, background/foreground), ignored pixels left out."""
+    ignore = None if ignore_index is None else _BINARY_IGNORE
+    return confusion_per_image(pred, _binary_gt(gt, ignore_index), num_regions, 2, ignore)
 
 
 def fit_foreground_subset(
-    pred: np.ndarray | torch.Tensor, gt: np.ndarray | torch.Tensor, num_regions: int
+    pred: np.ndarray | torch.Tensor,
+    gt: np.ndarray | torch.Tensor,
+    num_regions: int,
+    ignore_index: int | None = None,
 ) -> tuple[int, ...]:
     """The subset S* of regions with the highest mean IoU as foreground (``fixed`` protocol)."""
     subsets = region_subsets(num_regions)
-    conf = confusion_per_image(pred, _binary_gt(_as_tensor(gt)), num_regions, 2)
+    conf = _binary_confusion(pred, gt, num_regions, ignore_index)
     _, iou, _ = _binary_scores(conf, subsets)
     best = int(iou.mean(0).argmax())
     return tuple(int(k) for k in torch.nonzero(subsets[best]).flatten())
@@ -179,16 +214,18 @@ def binary_metrics(
     num_regions: int,
     protocol: SegProtocol,
     foreground: tuple[int, ...] | None = None,
+    ignore_index: int | None = None,
 ) -> BinarySegResult:
     """Acc, IoU, DICE averaged over images (IEM), under ``protocol.assignment``.
 
-    ``pred`` [N x H x W] region ids, ``gt`` [N x H x W] (foreground = non-zero). ``per_image``
-    takes the best subset per image and per metric; ``fixed`` needs ``foreground`` (S*, from
-    :func:`fit_foreground_subset`).
+    ``pred`` [N x H x W] region ids, ``gt`` [N x H x W] (foreground = non-zero, pixels equal to
+    ``ignore_index`` left out). ``per_image`` takes the best subset per image and per metric;
+    ``fixed`` needs ``foreground`` (S*, from :func:`fit_foreground_subset`). K = 1 scores the
+    single region as foreground under both.
     """
-    if num_regions < 2:
-        raise FdiffError(f"num_regions = {num_regions}: expected K >= 2 regions")
-    conf = confusion_per_image(pred, _binary_gt(_as_tensor(gt)), num_regions, 2)
+    if num_regions < 1:
+        raise FdiffError(f"num_regions = {num_regions}: expected K >= 1 regions")
+    conf = _binary_confusion(pred, gt, num_regions, ignore_index)
     if protocol.assignment == "per_image":
         acc, iou, dice = _binary_scores(conf, region_subsets(num_regions))
         acc, iou, dice = acc.amax(1), iou.amax(1), dice.amax(1)
@@ -253,22 +290,35 @@ def multiclass_metrics(
     num_classes: int,
     protocol: SegProtocol,
     fit: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None,
+    ignore_index: int | None = None,
 ) -> MultiClassSegResult:
     """Pixel accuracy and mIoU after Hungarian matching of K regions to C classes.
 
     ``fixed``: one matching from the confusion summed over ``fit`` = (pred, gt) of the fitting
     split, or over the evaluated images when ``fit`` is None; scores summed over the split.
-    ``per_image``: one matching and one score per image, averaged over images.
+    ``per_image``: one matching and one score per image, averaged over images. Ground-truth
+    pixels equal to ``ignore_index`` are left out.
     """
-    conf = confusion_per_image(pred, gt, num_regions, num_classes).numpy()  # [N, K, C]
+    conf = confusion_per_image(pred, gt, num_regions, num_classes, ignore_index).numpy()
+    fit_conf = None
+    if fit is not None and protocol.assignment == "fixed":
+        fit_conf = confusion_per_image(*fit, num_regions, num_classes, ignore_index).numpy()
+    return multiclass_from_confusion(conf, protocol, fit_conf)
+
+
+def multiclass_from_confusion(
+    conf: np.ndarray, protocol: SegProtocol, fit_conf: np.ndarray | None = None
+) -> MultiClassSegResult:
+    """:func:`multiclass_metrics` from per-image confusions ``conf`` [N x K x C] (and the
+    fitting split's ``fit_conf`` [M x K x C] for ``fixed``; None: ``conf`` itself)."""
     if protocol.assignment == "fixed":
-        fit_conf = conf if fit is None else confusion_per_image(*fit, num_regions, num_classes)
+        fit_conf = conf if fit_conf is None else fit_conf
         match = hungarian_match(np.asarray(fit_conf).sum(0))
         tp, npred, ntrue = _matched_counts(conf.sum(0), match)
         union = npred + ntrue - tp
         class_iou = np.where(union > 0, tp / np.maximum(union, 1), 1.0)
         return MultiClassSegResult(
-            acc=float(tp.sum() / conf.sum()),
+            acc=float(tp.sum() / max(conf.sum(), 1)),
             miou=float(class_iou.mean()),
             protocol=protocol,
             class_iou=tuple(float(v) for v in class_iou),
@@ -281,6 +331,6 @@ def multiclass_metrics(
         tp, npred, ntrue = _matched_counts(ci, hungarian_match(ci))
         union = npred + ntrue - tp
         present = union > 0
-        accs[i] = tp.sum() / ci.sum()
+        accs[i] = tp.sum() / ci.sum() if ci.sum() else 1.0  # every pixel ignored: 0 / 0
         mious[i] = (tp[present] / union[present]).mean() if present.any() else 1.0
     return MultiClassSegResult(acc=float(accs.mean()), miou=float(mious.mean()), protocol=protocol)

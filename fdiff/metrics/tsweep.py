@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from fdiff.data.hdf5 import H5ImageDataset, read_attrs, read_masks
 from fdiff.errors import FdiffError
-from fdiff.metrics.seg_files import result_row, rows_to_csv
+from fdiff.metrics.seg_files import ignore_index_of, result_row, rows_to_csv
 from fdiff.metrics.segmentation import (
     PROTOCOLS,
     SegProtocol,
@@ -97,6 +97,7 @@ def run_sweep(model_path: str | Path, data: str | Path, cfg: SweepConfig) -> lis
         gt = gt[: cfg.limit]
         fit_gt = None if fit_gt is None else fit_gt[: cfg.limit]
     num_classes = int(attrs.get("num_classes", 0) or 0) or int(gt.max()) + 1
+    ignore = ignore_index_of(attrs)  # VOC's void pixels: left out of every score
     kw = dict(limit=cfg.limit, batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device)
     rows = []
     for t in cfg.ts:
@@ -115,10 +116,14 @@ def run_sweep(model_path: str | Path, data: str | Path, cfg: SweepConfig) -> lis
         )
         if cfg.multiclass:
             fit = None if fit_pred is None else (fit_pred, fit_gt)
-            result = multiclass_metrics(pred, gt, k, num_classes, protocol, fit=fit)
+            result = multiclass_metrics(
+                pred, gt, k, num_classes, protocol, fit=fit, ignore_index=ignore
+            )
         else:
-            fg = None if fit_pred is None else fit_foreground_subset(fit_pred, fit_gt, k)
-            result = binary_metrics(pred, gt, k, protocol, foreground=fg)
+            fg = None
+            if fit_pred is not None:
+                fg = fit_foreground_subset(fit_pred, fit_gt, k, ignore_index=ignore)
+            result = binary_metrics(pred, gt, k, protocol, foreground=fg, ignore_index=ignore)
         row = result_row(result, method, str(attrs.get("dataset", Path(data).stem)))
         rows.append(row)
         log.info(

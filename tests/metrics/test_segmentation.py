@@ -104,8 +104,8 @@ def test_bad_inputs_raise_fdiff_errors():
     pred, gt = two_images()
     with pytest.raises(FdiffError, match="same shape"):
         binary_metrics(pred[:, :3], gt, 2, proto("per_image", 2, 2))
-    with pytest.raises(FdiffError, match="K >= 2"):
-        binary_metrics(pred, gt, 1, proto("per_image", 2, 1))
+    with pytest.raises(FdiffError, match="K >= 1"):
+        binary_metrics(pred, gt, 0, proto("per_image", 2, 0))
     with pytest.raises(FdiffError, match="region id 2"):
         binary_metrics(pred + 1, gt, 2, proto("per_image", 2, 2))
     with pytest.raises(FdiffError, match="fit_foreground_subset"):
