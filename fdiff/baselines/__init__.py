@@ -1,1 +1,2 @@
-"""Baselines: supervised U-Net, DatasetDDPM-unsup (K-means), GrabCut, and quoted rows."""
+"""Baselines: supervised U-Net, DatasetDDPM-unsup (K-means), GrabCut, the trivial and colour
+priors (centred disc, all foreground, K-means on RGB), and quoted rows."""

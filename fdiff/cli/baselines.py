@@ -1,4 +1,5 @@
-"""Baseline verbs: train-supervised, segment-supervised, baseline-kmeans, baseline-grabcut."""
+"""Baseline verbs: train-supervised, segment-supervised, baseline-kmeans, baseline-grabcut,
+baseline-prior."""
 
 from __future__ import annotations
 
@@ -67,6 +68,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_baseline_grabcut)
+
+    p = sub.add_parser(
+        "baseline-prior", help="centred disc, all foreground, or K-means on pixel colour"
+    )
+    p.add_argument("--kind", required=True, choices=["disc", "all-foreground", "kmeans-rgb"])
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--split", default="test")
+    p.add_argument("--k", type=int, default=3, help="kmeans-rgb: colour clusters per image")
+    p.add_argument("--seed", type=int, default=0, help="kmeans-rgb: k-means++ start")
+    p.add_argument("--fit-split", default="train", help="disc: split whose masks give its area")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_baseline_prior)
 
 
 def _device(name: str) -> str:
@@ -138,4 +151,12 @@ def cmd_baseline_grabcut(args) -> int:
         raise FdiffError(f"--margin {args.margin}: expected a fraction in [0, 0.5)")
     cfg = GrabCutConfig(margin=args.margin, iterations=args.iterations, workers=args.workers)
     run_grabcut(args.data, args.split, args.out, cfg)
+    return 0
+
+
+def cmd_baseline_prior(args) -> int:
+    from fdiff.baselines.priors import PriorConfig, run_prior
+
+    cfg = PriorConfig(kind=args.kind, clusters=args.k, seed=args.seed, fit_split=args.fit_split)
+    run_prior(args.data, args.split, args.out, cfg)
     return 0
