@@ -5,7 +5,9 @@ A table is laid out like the paper's. Its inputs are result files named by *key*
 - Tables 1-4 and 6: the key is the row (``grabcut``, ``supervised``, ``kmeans``, ``concat``,
   ``mask_hmid``, ``unshared``, ``factorized``; ``ours`` is an alias of ``factorized``); a row's
   files (eval-seg CSV, fid JSON) fill its metric columns. Several eval-seg files of one row with
-  different region-assignment protocols become one row per protocol.
+  different region-assignment protocols become one row per protocol. Tables 1, 2 and 6 also
+  take the trivial and colour baselines of :mod:`fdiff.baselines.priors` (keys ``disc``,
+  ``all_foreground``, ``kmeans_rgb``); those rows appear only when they have a file.
 - Table 5: the key is ``ROW@EXPERIMENT`` (``ddpm@cub-128``, ``factorized@cub-128``) with a fid
   JSON and/or a consistency JSON; the paper's seven experiments are always columns, others
   (the demo's) are added after them.
@@ -40,7 +42,7 @@ from fdiff.report.results import (
 )
 
 QUOTED = "__quoted__"  # where a table's quoted rows go
-ALIASES = {"ours": "factorized"}
+ALIASES = {"ours": "factorized", "all-foreground": "all_foreground", "kmeans-rgb": "kmeans_rgb"}
 
 METRIC_HEADERS = {
     "acc": "Acc.",
@@ -80,6 +82,7 @@ class RowSpec:
     key: str
     label: str
     latex: str | None = None
+    optional: bool = False  # left out of the table when no file feeds it
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,18 @@ _GRABCUT = RowSpec("grabcut", "GrabCut")
 _SUPERVISED = RowSpec("supervised", "Supervised UNet")
 _KMEANS = RowSpec("kmeans", "DatasetDDPM-unsup")
 _OURS = RowSpec("factorized", "Ours")
+# The trivial and colour baselines (fdiff.baselines.priors): shown only when computed.
+_PRIORS = (
+    RowSpec("disc", "Centred disc", optional=True),
+    RowSpec("all_foreground", "All foreground", optional=True),
+    RowSpec("kmeans_rgb", "K-means on RGB", optional=True),
+)
 _QUOTED = RowSpec(QUOTED, "")
 
 SPECS: dict[int, TableSpec] = {
-    1: TableSpec(1, "Comparisons", "flowers", (_GRABCUT, _OURS, _QUOTED),
+    1: TableSpec(1, "Comparisons", "flowers", (*_PRIORS, _GRABCUT, _OURS, _QUOTED),
                  ("acc", "iou", "dice")),
-    2: TableSpec(2, "Comparisons", "cub", (_GRABCUT, _OURS, _QUOTED),
+    2: TableSpec(2, "Comparisons", "cub", (*_PRIORS, _GRABCUT, _OURS, _QUOTED),
                  ("acc", "iou", "dice")),
     3: TableSpec(3, "Seg. Comparisons", "celebamask",
                  (_SUPERVISED, _KMEANS, _OURS, _QUOTED), ("acc", "miou")),
@@ -113,7 +122,7 @@ SPECS: dict[int, TableSpec] = {
                  "(upper: FID (lower is better), bottom: Acc. (higher is better)).", None,
                  (RowSpec("ddpm", "DDPM"), _OURS), ("fid", "consistency"), PAPER_EXPERIMENTS),
     6: TableSpec(6, "Ablations of Decoding Scheme", "cub",
-                 (RowSpec("concat", "Concat"),
+                 (*_PRIORS, RowSpec("concat", "Concat"),
                   RowSpec("mask_hmid", "Masking h_mid", r"Masking $h_{mid}$"),
                   RowSpec("unshared", "w/o weight sharing"), _OURS, _QUOTED), ("iou", "fid")),
     7: TableSpec(7, "Zero-shot transfer from ImageNet by class label mapping: accuracy and "
@@ -365,6 +374,8 @@ def build_method_table(
                 records.append(_record(label, latex, _quoted_source(q), "", vals))
             continue
         res = results.get(rs.key, [])
+        if rs.optional and not res:
+            continue
         seg = [r for r in res if r.kind in ("seg", "per_class")]
         extra: dict[str, float] = {}
         for r in res:

@@ -37,6 +37,12 @@ ARCH_VARIANTS = {
     "unshared": ("factorized", "unshared"),
 }
 FACTORIZED_ARCHS = [a for a, (arch, _) in ARCH_VARIANTS.items() if arch == "factorized"]
+# The trivial and colour baselines: config name (= {prior} wildcard, table key) -> --kind.
+PRIOR_KINDS = {
+    "disc": "disc",
+    "all_foreground": "all-foreground",
+    "kmeans_rgb": "kmeans-rgb",
+}
 
 
 def _check_config():
@@ -103,6 +109,7 @@ wildcard_constraints:
     arch="|".join(ARCH_VARIANTS),
     split="[a-z]+",
     protocol="per_image|fixed",
+    prior="|".join(PRIOR_KINDS),
 
 
 # --- experiments and archs -------------------------------------------------------------------
@@ -273,12 +280,19 @@ def eval_files(name, archs=None):
                 out += [f"{rd}/seg/{d}-{p}.csv" for p in ev["protocols"]]
                 if ev["tsweep"] and arch == "factorized":
                     out.append(f"{rd}/tsweep-{d}.csv")
+                if ev["per_class"] and arch == "factorized":
+                    out += [f"{rd}/seg/{d}-{p}-classes.csv" for p in ev["protocols"]]
             elif "kmeans" in ev["baselines"]:
                 out += [f"{rd}/seg/{d}-kmeans-{p}.csv" for p in ev["protocols"]]
     for ev in exp["evaluations"]:
         d = ev["data"]
         if "grabcut" in ev["baselines"]:
             out += [f"{R}/baselines/{d}-{res}/grabcut-{p}.csv" for p in ev["protocols"]]
+        for prior in PRIOR_KINDS:
+            if prior in ev["baselines"]:
+                out += [
+                    f"{R}/baselines/{d}-{res}/{prior}-{p}.csv" for p in ev["protocols"]
+                ]
         if "supervised" in ev["baselines"]:
             out.append(f"{R}/supervised/{d}-{res}/seg-{ev['split']}.csv")
     return out
@@ -371,15 +385,24 @@ def _table(key):
     return t.get("experiment"), t.get("data")
 
 
-def _seg_pairs(name, data, rows):
-    """(row, eval-seg CSV) of the given rows on one evaluation, every protocol."""
+def _seg_pairs(name, data, rows, per_class=False):
+    """(row, eval-seg CSV) of the given rows on one evaluation, every protocol; with
+    `per_class`, the factorized model's per-class CSV where the evaluation writes one.
+    """
     exp = EXPERIMENTS[name]
     ev = evaluation(name, data)
     res = exp["res"]
     pairs = []
     for p in ev["protocols"]:
         for m in rows:
-            if m in FACTORIZED_ARCHS and m in all_archs(name):
+            if (
+                m == "factorized"
+                and per_class
+                and ev["per_class"]
+                and m in all_archs(name)
+            ):
+                pairs.append((m, f"{run_dir(name, m)}/seg/{data}-{p}-classes.csv"))
+            elif m in FACTORIZED_ARCHS and m in all_archs(name):
                 pairs.append((m, f"{run_dir(name, m)}/seg/{data}-{p}.csv"))
             elif (
                 m == "kmeans"
@@ -387,8 +410,8 @@ def _seg_pairs(name, data, rows):
                 and "ddpm" in all_archs(name)
             ):
                 pairs.append((m, f"{run_dir(name, 'ddpm')}/seg/{data}-kmeans-{p}.csv"))
-            elif m == "grabcut" and "grabcut" in ev["baselines"]:
-                pairs.append((m, f"{R}/baselines/{data}-{res}/grabcut-{p}.csv"))
+            elif m in ("grabcut", *PRIOR_KINDS) and m in ev["baselines"]:
+                pairs.append((m, f"{R}/baselines/{data}-{res}/{m}-{p}.csv"))
     if "supervised" in rows and "supervised" in ev["baselines"]:
         pairs.append(
             ("supervised", f"{R}/supervised/{data}-{res}/seg-{ev['split']}.csv")
@@ -421,18 +444,20 @@ def table_pairs(n):
         exp = EXPERIMENTS[name]
         data = data or (eval_datasets(name) or [None])[0]
         archs = [a for a in ["factorized", *exp["ablations"]] if a in all_archs(name)]
-        pairs = _seg_pairs(name, data, archs) if data else []
+        pairs = _seg_pairs(name, data, [*PRIOR_KINDS, *archs]) if data else []
         if exp["fid"]:
             pairs += [(a, f"{run_dir(name, a)}/fid.json") for a in archs]
         return pairs
     rows = {
-        1: ["factorized", "grabcut"],
-        2: ["factorized", "grabcut"],
+        1: ["factorized", "grabcut", *PRIOR_KINDS],
+        2: ["factorized", "grabcut", *PRIOR_KINDS],
         3: ["factorized", "kmeans", "supervised"],
         4: ["factorized", "kmeans", "supervised"],
         7: ["factorized"],
     }[n]
-    return _seg_pairs(name, data, rows)
+    pairs = _seg_pairs(name, data, rows, per_class=n == 7)
+    # Table 7 shows one protocol: the evaluation's first.
+    return pairs[:1] if n == 7 else pairs
 
 
 def input_args(pairs, flag="--input"):

@@ -1,12 +1,16 @@
 # Evaluation: real-image segmentation and its metrics, the t sweep, FID, mask consistency and
-# the baselines (GrabCut, DatasetDDPM-unsup = K-means on DDPM features, a supervised U-Net).
+# the baselines (GrabCut, DatasetDDPM-unsup = K-means on DDPM features, a supervised U-Net, and
+# the trivial and colour priors: centred disc, all foreground, K-means on RGB).
 #
 # Paths (RD = RESULTS/{dataset}-{res}/{arch}):
 #   RD/seg/{data}-{split}.h5            masks of a factorized model on a labelled dataset
 #   RD/seg/{data}-{protocol}.csv         their scores (protocol per_image | fixed)
+#   RD/seg/{data}-{protocol}-classes.csv per-class scores (evaluations with per_class: Table 7)
 #   RD/seg/{data}-kmeans-{split}.h5      DatasetDDPM-unsup masks (arch ddpm) and its scores
 #   RD/tsweep-{data}.csv, RD/fid.json, RD/consistency.json
 #   RESULTS/baselines/{data}-{res}/grabcut-{split}.h5 and grabcut-{protocol}.csv
+#   RESULTS/baselines/{data}-{res}/{prior}-{split}.h5 and {prior}-{protocol}.csv, prior in
+#       disc | all_foreground | kmeans_rgb (the trivial and colour baselines)
 #   RESULTS/supervised/{data}-{res}/model.pt, seg-{split}.h5, seg-{split}.csv
 
 
@@ -53,6 +57,27 @@ rule eval_seg:
     shell:
         "fdiff eval-seg --pred {input.pred:q} --data {input.data:q} {params.args}"
         " --out {output:q} > {log:q} 2>&1"
+
+
+rule eval_seg_per_class:
+    # Table 7: one row per class, scored on the images holding it.
+    input:
+        pred=test_input(f"{RD}/seg/{{data}}-{{split}}.h5"),
+        fit=fit_input(f"{RD}/seg/{{data}}-{{split}}.h5"),
+        data=lambda w: data_h5(w.data, w.res),
+    output:
+        f"{RD}/seg/{{data}}-{{protocol}}-classes.csv",
+    log:
+        f"{R}/logs/eval_seg_per_class/{{dataset}}-{{res}}-{{arch}}-{{data}}-{{protocol}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        **CPU_RESOURCES,
+    params:
+        args=lambda w, input: eval_args(w.data, w.res, w.protocol, str(input.fit)),
+    shell:
+        "fdiff eval-seg --pred {input.pred:q} --data {input.data:q} {params.args}"
+        " --per-class --out {output:q} > {log:q} 2>&1"
 
 
 rule tsweep:
@@ -231,6 +256,47 @@ rule eval_grabcut:
         f"{R}/baselines/{{data}}-{{res}}/grabcut-{{protocol}}.csv",
     log:
         f"{R}/logs/eval_grabcut/{{data}}-{{res}}-{{protocol}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        **CPU_RESOURCES,
+    params:
+        args=lambda w, input: eval_args(w.data, w.res, w.protocol, str(input.fit)),
+    shell:
+        "fdiff eval-seg --pred {input.pred:q} --data {input.data:q} {params.args}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
+rule baseline_prior:
+    # The trivial and colour baselines (Tables 1, 2, 6): a centred disc with the training
+    # masks' mean foreground area, all foreground, K-means on each image's pixel colours.
+    input:
+        data=lambda w: data_h5(w.data, w.res),
+    output:
+        f"{R}/baselines/{{data}}-{{res}}/{{prior}}-{{split}}.h5",
+    log:
+        f"{R}/logs/baseline_prior/{{data}}-{{res}}-{{prior}}-{{split}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        **CPU_RESOURCES,
+    params:
+        kind=lambda w: PRIOR_KINDS[w.prior],
+    shell:
+        "OMP_NUM_THREADS={threads} fdiff baseline-prior --kind {params.kind}"
+        " --data {input.data:q} --split {wildcards.split} --out {output:q} > {log:q} 2>&1"
+
+
+rule eval_prior:
+    input:
+        pred=test_input(f"{R}/baselines/{{data}}-{{res}}/{{prior}}-{{split}}.h5"),
+        fit=fit_input(f"{R}/baselines/{{data}}-{{res}}/{{prior}}-{{split}}.h5"),
+        data=lambda w: data_h5(w.data, w.res),
+    output:
+        f"{R}/baselines/{{data}}-{{res}}/{{prior}}-{{protocol}}.csv",
+    log:
+        f"{R}/logs/eval_prior/{{data}}-{{res}}-{{prior}}-{{protocol}}.log",
     conda:
         "../../envs/torch.yaml"
     resources:

@@ -1,19 +1,22 @@
 # Tables 1-7 (CSV + LaTeX) and the figures (PNG + PDF), from the metric and sample files.
 #
 # `fdiff table N` gets its inputs as --input KEY=PATH (fdiff/report/tables.py): KEY is the row
-# (factorized, grabcut, kmeans, supervised, concat, mask_hmid, unshared; one file per protocol)
+# (factorized, grabcut, kmeans, supervised, concat, mask_hmid, unshared, and the priors disc,
+# all_foreground, kmeans_rgb; one file per protocol)
 # and for Table 5 ROW@EXPERIMENT (ddpm@cub-128). A table whose experiment is not configured
 # gets no inputs and shows "-" in its computed cells.
 #
 #   table1 (Flowers) / table2 (CUB): Acc, IoU, DICE of ours (factorized, both protocols) and
-#       GrabCut (computed) on tables.tableN.data; quoted literature rows.
+#       GrabCut (computed) on tables.tableN.data, and the evaluation's configured priors
+#       (centred disc, all foreground, K-means on RGB); quoted literature rows.
 #   table3 (CelebAMask-HQ) / table4 (ImageNet): Acc, mIoU of ours, DatasetDDPM-unsup (kmeans)
 #       and the supervised U-Net.
 #   table5: FID (fid.json) and mask accuracy (consistency.json) of ddpm and factorized, every
 #       experiment.
 #   table6: IoU (seg csv on tables.table6.data, default the first evaluation) and FID of the
-#       factorized model and each ablation of tables.table6.experiment.
-#   table7: VOC zero-shot accuracy and mIoU per class of ours.
+#       factorized model, each ablation of tables.table6.experiment and the configured priors.
+#   table7: VOC zero-shot accuracy and mIoU per class of ours (seg/{data}-{protocol}-classes.csv
+#       of the evaluation's first protocol when it sets per_class, else the overall CSV).
 
 
 rule table:
