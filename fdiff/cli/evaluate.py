@@ -28,7 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="pixel accuracy and mIoU after Hungarian matching of regions to classes",
     )
-    p.add_argument("--out", required=True, type=Path, help="one-row metrics CSV")
+    p.add_argument(
+        "--per-class",
+        action="store_true",
+        help="with --multiclass: one row per foreground class (a 'class' column), scored on "
+        "the images holding that class (Table 7)",
+    )
+    p.add_argument("--out", required=True, type=Path, help="metrics CSV (one row, or per class)")
     p.set_defaults(func=cmd_eval_seg)
 
     p = sub.add_parser("tsweep", help="segment at several t and score each (appendix)")
@@ -101,7 +107,7 @@ def _device(name: str):
 
 
 def cmd_eval_seg(args) -> int:
-    from fdiff.metrics.seg_files import EvalRequest, eval_seg_to_csv
+    from fdiff.metrics.seg_files import EvalRequest, eval_seg_to_csv, per_class_to_csv
 
     req = EvalRequest(
         pred=args.pred,
@@ -111,8 +117,12 @@ def cmd_eval_seg(args) -> int:
         multiclass=args.multiclass,
         fit_pred=args.fit_pred,
         fit_split=args.fit_split,
+        per_class=args.per_class,
     )
-    eval_seg_to_csv(req, args.out)
+    if req.per_class:
+        per_class_to_csv(req, args.out)
+    else:
+        eval_seg_to_csv(req, args.out)
     return 0
 
 

@@ -32,7 +32,9 @@ ceil(K / C) regions (the class columns are repeated), so no region is left unsco
 - ``fixed`` (dataset-level, the usual choice for unsupervised semantic segmentation): one
   matching from the confusion matrix summed over the fitting split (the evaluated split itself
   when no other is given); acc = matched pixels / all pixels of the split; mIoU = mean over
-  classes of TP / (TP + FP + FN), also summed over the split.
+  classes of TP / (TP + FP + FN), also summed over the split, over the classes with anything to
+  count (in the ground truth or the matched prediction: a subset of images, as a per-class
+  cell of Table 7, is not credited for the classes it lacks).
 - ``per_image``: one matching per image, acc and IoU per image, averaged over images; an image's
   mIoU averages the classes present in its ground truth or its matched prediction.
 
@@ -317,9 +319,10 @@ def multiclass_from_confusion(
         tp, npred, ntrue = _matched_counts(conf.sum(0), match)
         union = npred + ntrue - tp
         class_iou = np.where(union > 0, tp / np.maximum(union, 1), 1.0)
+        present = union > 0
         return MultiClassSegResult(
             acc=float(tp.sum() / max(conf.sum(), 1)),
-            miou=float(class_iou.mean()),
+            miou=float(class_iou[present].mean()) if present.any() else 1.0,
             protocol=protocol,
             class_iou=tuple(float(v) for v in class_iou),
             matching=tuple(int(c) for c in match),
