@@ -139,6 +139,52 @@ def test_table6_ablation_rows(tmp_path, literature):
     assert r"Masking $h_{mid}$" in table_latex(t)
 
 
+def test_prior_rows_in_tables_1_and_6_both_protocols(tmp_path):
+    """The trivial and colour baselines: computed rows above GrabCut (Table 1) and the ablations
+    (Table 6), one per protocol, shown only when a file feeds them."""
+    files = {}
+    for p in ("per_image", "fixed"):
+        files.setdefault("disc", []).append(
+            seg_csv(tmp_path / f"disc-{p}.csv", "shapes", p, 0.81, 0.30, 0.44, "disc", "")
+        )
+        files.setdefault("all_foreground", []).append(
+            seg_csv(tmp_path / f"fg-{p}.csv", "shapes", p, 0.17, 0.17, 0.28, "all-foreground", "")
+        )
+        files.setdefault("kmeans-rgb", []).append(  # the method name is an alias of the key
+            seg_csv(tmp_path / f"km-{p}.csv", "shapes", p, 0.93, 0.74, 0.81, "kmeans-rgb", "")
+        )
+        files.setdefault("factorized", []).append(
+            seg_csv(tmp_path / f"ours-{p}.csv", "shapes", p, 0.85, 0.40, 0.55)
+        )
+    t = build_table(1, files)
+    labels = list(t.rows["label"])
+    assert labels == [
+        "Centred disc (per-image)",
+        "Centred disc (fixed)",
+        "All foreground (per-image)",
+        "All foreground (fixed)",
+        "K-means on RGB (per-image)",
+        "K-means on RGB (fixed)",
+        "GrabCut",
+        "Ours (per-image)",
+        "Ours (fixed)",
+    ]
+    assert t.values.at[_row(t, "Centred disc (fixed)"), "IoU"] == pytest.approx(30.0)
+    assert t.values.at[_row(t, "All foreground (per-image)"), "Acc."] == pytest.approx(17.0)
+    assert t.rows.at[_row(t, "K-means on RGB (fixed)"), "source"] == "computed"
+    assert t.rows.at[_row(t, "GrabCut"), "source"] == "not run"
+    assert t.best().at[_row(t, "K-means on RGB (per-image)"), "IoU"]
+    assert "Shapes (the paper's Table 1 is on Flower)" in t.caption
+
+    t6 = build_table(6, {"disc": files["disc"], "factorized": files["factorized"]})
+    assert list(t6.rows["label"])[:3] == [
+        "Centred disc (per-image)",
+        "Centred disc (fixed)",
+        "Concat",
+    ]
+    assert pd.isna(t6.values.at[_row(t6, "Centred disc (fixed)"), "FID"])
+
+
 def test_table7_per_class(tmp_path):
     path = tmp_path / "voc.csv"
     path.write_text(
