@@ -112,6 +112,39 @@ def test_paper_plan_gpu_resources_and_launch(paper_plan):
             assert "benchmark:" in j["text"], j["rule"]
 
 
+def test_table7_reads_the_per_class_scores_of_voc(paper_plan):
+    by_rule = {}
+    for j in jobs(paper_plan):
+        by_rule.setdefault(j["rule"], []).append(j)
+    (per_class,) = by_rule["eval_seg_per_class"]
+    assert per_class["output"].endswith("imagenet-64/factorized/seg/voc-per_image-classes.csv")
+    assert "--multiclass" in per_class["text"] and "--per-class" in per_class["text"]
+    (table7,) = [j for j in by_rule["table"] if j["wildcards"] == "n=7"]
+    assert (
+        "--input factorized=results/imagenet-64/factorized/seg/voc-per_image-classes.csv"
+        in (table7["text"])
+    )
+
+
+def test_demo_tables_get_the_prior_baselines(tmp_path):
+    cfg = (REPO / "config/demo.yaml").read_text().replace("results/demo", str(tmp_path / "r"))
+    (tmp_path / "demo.yaml").write_text(cfg)
+    target = f"{tmp_path}/r/tables/table1.csv"  # before --configfile, which takes several
+    r = snakemake("-n", "-p", "--cores", "1", target, "--configfile", str(tmp_path / "demo.yaml"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    assert job_counts(out)["baseline_prior"] == 6  # 3 priors x (test, train: the fixed fit)
+    (table,) = [j for j in jobs(out) if j["rule"] == "table"]
+    for prior in ("disc", "all_foreground", "kmeans_rgb"):
+        for protocol in ("per_image", "fixed"):
+            assert (
+                f"--input {prior}={tmp_path}/r/baselines/shapes-32/{prior}-{protocol}.csv"
+                in (table["text"])
+            )
+    kinds = {j["output"].rsplit("/", 1)[1]: j["text"] for j in jobs(out)}
+    assert "--kind all-foreground" in kinds["all_foreground-train.h5"]
+
+
 def test_named_targets_dry_run():
     for target in ["ablations", "table6", "figures", "cub", "ffhq"]:
         r = snakemake("-n", "--workflow-profile", "none", "--cores", "1", target, timeout=120)
