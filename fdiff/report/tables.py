@@ -231,6 +231,9 @@ def seg_protocol_text(r: Result) -> str:
         parts[0] += f" of {DATASET_NAMES.get(r.dataset, r.dataset)}"
     if p.get("t") is not None:
         parts.append(f"one-step segmentation at t = {p['t']}")
+    if p.get("num_regions") == 1:
+        parts.append("K = 1 region (every pixel foreground, under either protocol)")
+        return ", ".join(parts)
     if p.get("num_regions"):
         parts.append(f"K = {p['num_regions']} regions")
     parts.append("region assignment " + _assignment_text(p, "miou" in r.metrics))

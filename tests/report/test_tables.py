@@ -147,9 +147,9 @@ def test_prior_rows_in_tables_1_and_6_both_protocols(tmp_path):
         files.setdefault("disc", []).append(
             seg_csv(tmp_path / f"disc-{p}.csv", "shapes", p, 0.81, 0.30, 0.44, "disc", "")
         )
-        files.setdefault("all_foreground", []).append(
-            seg_csv(tmp_path / f"fg-{p}.csv", "shapes", p, 0.17, 0.17, 0.28, "all-foreground", "")
-        )
+        fg = seg_csv(tmp_path / f"fg-{p}.csv", "shapes", p, 0.17, 0.17, 0.28, "all-foreground", "")
+        fg.write_text(fg.read_text().replace(",100,3,", ",100,1,"))  # K = 1
+        files.setdefault("all_foreground", []).append(fg)
         files.setdefault("kmeans-rgb", []).append(  # the method name is an alias of the key
             seg_csv(tmp_path / f"km-{p}.csv", "shapes", p, 0.93, 0.74, 0.81, "kmeans-rgb", "")
         )
@@ -175,6 +175,10 @@ def test_prior_rows_in_tables_1_and_6_both_protocols(tmp_path):
     assert t.rows.at[_row(t, "GrabCut"), "source"] == "not run"
     assert t.best().at[_row(t, "K-means on RGB (per-image)"), "IoU"]
     assert "Shapes (the paper's Table 1 is on Flower)" in t.caption
+    assert (
+        "All foreground (per-image), All foreground (fixed): 100 test images of Shapes, K = 1 "
+        "region (every pixel foreground" in t.caption
+    )
 
     t6 = build_table(6, {"disc": files["disc"], "factorized": files["factorized"]})
     assert list(t6.rows["label"])[:3] == [
