@@ -275,6 +275,19 @@ def collate(batch):
     return default_collate(batch)
 
 
+IN_MEMORY_ENV = "FDIFF_IN_MEMORY_MAX_GB"
+
+
+def in_memory_limit() -> int:
+    """Largest split (bytes of uint8 images) that :class:`H5ImageDataset` keeps in RAM by
+    default: ``$FDIFF_IN_MEMORY_MAX_GB`` GiB, 4 by default (60k 64 px images are 0.7 GiB)."""
+    value = os.environ.get(IN_MEMORY_ENV, "4")
+    try:
+        return int(float(value) * 2**30)
+    except ValueError:
+        raise FdiffError(f"${IN_MEMORY_ENV} = {value!r}: expected a number of GiB") from None
+
+
 class H5ImageDataset(Dataset):
     """A split of a dataset HDF5 file as a torch Dataset.
 
@@ -287,18 +300,35 @@ class H5ImageDataset(Dataset):
     the dataset pickles into DataLoader workers and each worker holds its own handle.
     ``__getitems__`` serves a whole batch with one loop of chunk reads into one buffer and one
     vectorised conversion, which is what makes the loader fast (see :mod:`fdiff.data.bench`).
+    A split that fits under :func:`in_memory_limit` (or ``in_memory=True``) is read once into
+    RAM and served by indexing, far faster than per-image chunk reads.
     """
 
     def __init__(
-        self, path: str | os.PathLike, split: str, flip: bool = False, uint8: bool = False
+        self,
+        path: str | os.PathLike,
+        split: str,
+        flip: bool = False,
+        uint8: bool = False,
+        in_memory: bool | None = None,
     ):
         self.path = str(path)
         self.split = split
         self.flip = flip
         self.uint8 = uint8
+        self._array: np.ndarray | None = None
         with _open(self.path) as f:
             self.info = inspect_split(f, split, self.path)
             self._labels = f[split]["labels"][()] if self.info.has_labels else None
+            nbytes = self.info.n * self.info.height * self.info.width * 3
+            if in_memory is None:  # auto: small splits (the 64 px sets, the demo) live in RAM
+                in_memory = nbytes <= in_memory_limit()
+            if in_memory:
+                # one contiguous read; DataLoader workers forked later share it copy-on-write
+                try:
+                    self._array = f[split]["images"][()]
+                except OSError as e:
+                    raise FdiffError(f"{self.path}: cannot read /{split}/images: {e}") from None
         self._file: h5py.File | None = None
         self._pid: int | None = None
 
@@ -318,6 +348,8 @@ class H5ImageDataset(Dataset):
         return self._file[self.split]["images"]
 
     def _load(self, indices: Sequence[int]) -> np.ndarray:
+        if self._array is not None:
+            return self._array[np.asarray(indices, dtype=np.int64)]
         ds = self._images()
         info = self.info
         out = np.empty((len(indices), info.height, info.width, 3), np.uint8)
