@@ -46,7 +46,7 @@ def main(argv=None):
         ax.set_title(f"IoU, {proto} assignment (t={a.t}, {a.weights} weights)")
         ax.set_xlabel({"train_cpu_s": "training CPU seconds (1 thread)", "step": "step",
                        "train_s": "training wall seconds (shared machine)"}[a.x])
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("foreground IoU (test, 500 images)")
     axes[1].legend(fontsize=7, loc="upper left")
