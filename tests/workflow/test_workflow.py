@@ -138,7 +138,7 @@ def test_demo_tables_get_the_prior_baselines(tmp_path):
     for prior in ("disc", "all_foreground", "kmeans_rgb"):
         for protocol in ("per_image", "fixed"):
             assert (
-                f"--input {prior}={tmp_path}/r/baselines/shapes-32/{prior}-{protocol}.csv"
+                f"--input {prior}={tmp_path}/r/baselines/shapes-16/{prior}-{protocol}.csv"
                 in (table["text"])
             )
     kinds = {j["output"].rsplit("/", 1)[1]: j["text"] for j in jobs(out)}
