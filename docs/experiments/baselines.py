@@ -29,8 +29,17 @@ from fdiff.metrics.segmentation import SegProtocol, binary_metrics, fit_foregrou
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from levels import generate  # noqa: E402
 
-FIELDS = ["difficulty", "resolution", "method", "K", "iou_per_image", "iou_fixed",
-          "acc_per_image", "acc_fixed", "fixed_subset"]  # fmt: skip
+FIELDS = [
+    "difficulty",
+    "resolution",
+    "method",
+    "K",
+    "iou_per_image",
+    "iou_fixed",
+    "acc_per_image",
+    "acc_fixed",
+    "fixed_subset",
+]
 
 
 def kmeans_maps(images: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -57,10 +66,16 @@ def disc(res: int, radius: float) -> np.ndarray:
 def both(pred_te, gt_te, pred_fit, gt_fit, k):
     pi = binary_metrics(pred_te, gt_te, k, SegProtocol("test", "per_image", len(gt_te), k))
     fg = fit_foreground_subset(pred_fit, gt_fit, k)
-    fx = binary_metrics(pred_te, gt_te, k, SegProtocol("test", "fixed", len(gt_te), k, None,
-                                                       "train"), fg)  # fmt: skip
-    return dict(iou_per_image=pi.iou, iou_fixed=fx.iou, acc_per_image=pi.acc, acc_fixed=fx.acc,
-                fixed_subset="+".join(map(str, fg)))  # fmt: skip
+    fx = binary_metrics(
+        pred_te, gt_te, k, SegProtocol("test", "fixed", len(gt_te), k, None, "train"), fg
+    )
+    return dict(
+        iou_per_image=pi.iou,
+        iou_fixed=fx.iou,
+        acc_per_image=pi.acc,
+        acc_fixed=fx.acc,
+        fixed_subset="+".join(map(str, fg)),
+    )
 
 
 def main(argv=None):
@@ -76,31 +91,79 @@ def main(argv=None):
         for res in a.resolution:
             xf, mf = generate(diff, res, "train", a.fit_n)
             xt, mt = generate(diff, res, "test", a.num_test)
-            full = lambda n: np.ones((n, res, res), np.uint8)  # noqa: E731
-            pi = binary_metrics(full(len(mt)), mt, 2, SegProtocol("test", "fixed", len(mt), 2),
-                                (1,))  # fmt: skip
-            rows.append(dict(difficulty=diff, resolution=res, method="all_foreground", K=1,
-                             iou_per_image=pi.iou, iou_fixed=pi.iou, acc_per_image=pi.acc,
-                             acc_fixed=pi.acc, fixed_subset="all"))  # fmt: skip
-            best = max(np.linspace(0.1, 1.0, 19), key=lambda r: binary_metrics(
-                np.broadcast_to(disc(res, r), mf.shape), mf, 2,
-                SegProtocol("train", "fixed", len(mf), 2), (1,)).iou)  # fmt: skip
+            full = lambda n, r=res: np.ones((n, r, r), np.uint8)  # noqa: E731
+            pi = binary_metrics(
+                full(len(mt)), mt, 2, SegProtocol("test", "fixed", len(mt), 2), (1,)
+            )
+            rows.append(
+                dict(
+                    difficulty=diff,
+                    resolution=res,
+                    method="all_foreground",
+                    K=1,
+                    iou_per_image=pi.iou,
+                    iou_fixed=pi.iou,
+                    acc_per_image=pi.acc,
+                    acc_fixed=pi.acc,
+                    fixed_subset="all",
+                )
+            )
+            best = max(
+                np.linspace(0.1, 1.0, 19),
+                key=lambda r: (
+                    binary_metrics(
+                        np.broadcast_to(disc(res, r), mf.shape),
+                        mf,
+                        2,
+                        SegProtocol("train", "fixed", len(mf), 2),
+                        (1,),
+                    ).iou
+                ),
+            )
             d = disc(res, best)
-            rows.append(dict(difficulty=diff, resolution=res, method=f"centred_disc_r{best:.2f}",
-                             K=2, **both(np.broadcast_to(d, mt.shape), mt,
-                                         np.broadcast_to(d, mf.shape), mf, 2)))  # fmt: skip
+            rows.append(
+                dict(
+                    difficulty=diff,
+                    resolution=res,
+                    method=f"centred_disc_r{best:.2f}",
+                    K=2,
+                    **both(np.broadcast_to(d, mt.shape), mt, np.broadcast_to(d, mf.shape), mf, 2),
+                )
+            )
             layout = (mf.mean(0) >= 0.5).astype(np.uint8)
             if layout.any():
-                rows.append(dict(difficulty=diff, resolution=res, method="modal_layout", K=2,
-                                 **both(np.broadcast_to(layout, mt.shape), mt,
-                                        np.broadcast_to(layout, mf.shape), mf, 2)))  # fmt: skip
+                rows.append(
+                    dict(
+                        difficulty=diff,
+                        resolution=res,
+                        method="modal_layout",
+                        K=2,
+                        **both(
+                            np.broadcast_to(layout, mt.shape),
+                            mt,
+                            np.broadcast_to(layout, mf.shape),
+                            mf,
+                            2,
+                        ),
+                    )
+                )
             for k in (2, 3):
-                rows.append(dict(difficulty=diff, resolution=res, method=f"kmeans_rgb_{k}", K=k,
-                                 **both(kmeans_maps(xt, k), mt, kmeans_maps(xf, k, 1), mf, k)))
+                rows.append(
+                    dict(
+                        difficulty=diff,
+                        resolution=res,
+                        method=f"kmeans_rgb_{k}",
+                        K=k,
+                        **both(kmeans_maps(xt, k), mt, kmeans_maps(xf, k, 1), mf, k),
+                    )
+                )
             for r in rows[-5:]:
                 if r["difficulty"] == diff and r["resolution"] == res:
-                    print(f"{diff:6s} {res:3d} {r['method']:20s} IoU per_image "
-                          f"{r['iou_per_image']:.3f} fixed {r['iou_fixed']:.3f}", flush=True)
+                    print(
+                        f"{diff:6s} {res:3d} {r['method']:20s} IoU per_image "
+                        f"{r['iou_per_image']:.3f} fixed {r['iou_fixed']:.3f}",
+                        flush=True,
+                    )
     Path(a.csv).parent.mkdir(parents=True, exist_ok=True)
     new = not Path(a.csv).exists()
     with open(a.csv, "a", newline="") as f:

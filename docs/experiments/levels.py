@@ -16,10 +16,12 @@ import numpy as np
 from fdiff.data.shapes import CHUNK, LEVELS, Level, generate_chunk
 
 EXTRA_LEVELS: dict[str, Level] = {
-    "textured_fg": Level(1, ("stripes", "checks"), ("flat", "gradient"), False, 0.25, 0.02,
-                         (0.2, 0.35)),  # fmt: skip
-    "textured_fg2": Level(2, ("stripes", "checks"), ("flat", "gradient"), False, 0.25, 0.02,
-                          (0.15, 0.32)),  # fmt: skip
+    "textured_fg": Level(
+        1, ("stripes", "checks"), ("flat", "gradient"), False, 0.25, 0.02, (0.2, 0.35)
+    ),
+    "textured_fg2": Level(
+        2, ("stripes", "checks"), ("flat", "gradient"), False, 0.25, 0.02, (0.15, 0.32)
+    ),
 }
 
 

@@ -1,6 +1,6 @@
 """Plot IoU against training CPU time for runs in the emergence CSV, with the baselines.
 
-    python docs/experiments/plot_emergence.py --tags TAG1 TAG2 ... --out docs/experiments/x.png
+python docs/experiments/plot_emergence.py --tags TAG1 TAG2 ... --out docs/experiments/x.png
 """
 
 from __future__ import annotations
@@ -41,11 +41,21 @@ def main(argv=None):
         for _, r in b.iterrows():
             key = next((k for k in styles if r.method.startswith(k)), None)
             if key:
-                ax.axhline(r[f"iou_{proto}"], color="k", ls=styles[key], lw=1,
-                           label=f"{r.method} ({first.difficulty} {first.resolution}px)")
+                ax.axhline(
+                    r[f"iou_{proto}"],
+                    color="k",
+                    ls=styles[key],
+                    lw=1,
+                    label=f"{r.method} ({first.difficulty} {first.resolution}px)",
+                )
         ax.set_title(f"IoU, {proto} assignment (t={a.t}, {a.weights} weights)")
-        ax.set_xlabel({"train_cpu_s": "training CPU seconds (1 thread)", "step": "step",
-                       "train_s": "training wall seconds (shared machine)"}[a.x])
+        ax.set_xlabel(
+            {
+                "train_cpu_s": "training CPU seconds (1 thread)",
+                "step": "step",
+                "train_s": "training wall seconds (shared machine)",
+            }[a.x]
+        )
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("foreground IoU (test, 500 images)")

@@ -46,11 +46,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from levels import generate  # noqa: E402
 
 FIELDS = [
-    "tag", "commit", "difficulty", "resolution", "num_train", "base_channels", "channel_mult",
-    "num_res_blocks", "attention", "K", "decoding", "lr", "batch", "ema_rate", "ema_warmup",
-    "seed", "threads", "params", "step", "train_s", "train_cpu_s", "loss", "weights", "t", "iou_per_image", "iou_fixed",
-    "acc_per_image", "acc_fixed", "dice_per_image", "dice_fixed", "fixed_subset", "layout_frac",
-]  # fmt: skip
+    "tag",
+    "commit",
+    "difficulty",
+    "resolution",
+    "num_train",
+    "base_channels",
+    "channel_mult",
+    "num_res_blocks",
+    "attention",
+    "K",
+    "decoding",
+    "lr",
+    "batch",
+    "ema_rate",
+    "ema_warmup",
+    "seed",
+    "threads",
+    "params",
+    "step",
+    "train_s",
+    "train_cpu_s",
+    "loss",
+    "weights",
+    "t",
+    "iou_per_image",
+    "iou_fixed",
+    "acc_per_image",
+    "acc_fixed",
+    "dice_per_image",
+    "dice_fixed",
+    "fixed_subset",
+    "layout_frac",
+]
 
 
 class MemDataset(torch.utils.data.Dataset):
@@ -95,16 +123,22 @@ def score(pred_test, gt_test, pred_fit, gt_fit, k: int, t) -> dict:
     modal = onehot.sum(1).argmax(0)  # [H, W]
     layout = float((pred_test == modal[None]).mean())
     return dict(
-        iou_per_image=pi.iou, iou_fixed=fx.iou, acc_per_image=pi.acc, acc_fixed=fx.acc,
-        dice_per_image=pi.dice, dice_fixed=fx.dice, fixed_subset="+".join(map(str, fg)),
+        iou_per_image=pi.iou,
+        iou_fixed=fx.iou,
+        acc_per_image=pi.acc,
+        acc_fixed=fx.acc,
+        dice_per_image=pi.dice,
+        dice_fixed=fx.dice,
+        fixed_subset="+".join(map(str, fg)),
         layout_frac=layout,
-    )  # fmt: skip
+    )
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except Exception:
         return "unknown"
 
@@ -134,12 +168,17 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=100000)
     p.add_argument("--minutes", type=float, default=5.0, help="training budget (see --budget)")
-    p.add_argument("--budget", choices=("wall", "cpu"), default="cpu",
-                   help="what --minutes counts: wall seconds or process CPU seconds of training")
+    p.add_argument(
+        "--budget",
+        choices=("wall", "cpu"),
+        default="cpu",
+        help="what --minutes counts: wall seconds or process CPU seconds of training",
+    )
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--eval-t", default="30")
-    p.add_argument("--final-t", default="0,10,30,60,100,200,400",
-                   help="t values swept at the last evaluation")
+    p.add_argument(
+        "--final-t", default="0,10,30,60,100,200,400", help="t values swept at the last evaluation"
+    )
     p.add_argument("--eval-seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--save", default="", help="write the final trainer state (model.pt) here")
@@ -149,19 +188,32 @@ def main(argv=None):
     mult = tuple(int(v) for v in a.channel_mult.split(","))
     attn = tuple(int(v) for v in a.attention.split(",") if v)
     mcfg = ModelConfig(
-        arch="factorized", decoding=a.decoding, resolution=a.resolution,
-        base_channels=a.base_channels, channel_mult=mult, num_res_blocks=a.num_res_blocks,
-        attention_resolutions=attn, num_regions=a.K,
-    )  # fmt: skip
+        arch="factorized",
+        decoding=a.decoding,
+        resolution=a.resolution,
+        base_channels=a.base_channels,
+        channel_mult=mult,
+        num_res_blocks=a.num_res_blocks,
+        attention_resolutions=attn,
+        num_regions=a.K,
+    )
     tcfg = TrainConfig(
-        steps=a.steps, batch_size=a.batch, lr=a.lr, lr_warmup=a.lr_warmup, ema_rate=a.ema_rate,
-        ema_warmup=not a.no_ema_warmup, grad_clip=a.grad_clip, seed=a.seed, device="cpu",
-    )  # fmt: skip
+        steps=a.steps,
+        batch_size=a.batch,
+        lr=a.lr,
+        lr_warmup=a.lr_warmup,
+        ema_rate=a.ema_rate,
+        ema_warmup=not a.no_ema_warmup,
+        grad_clip=a.grad_clip,
+        seed=a.seed,
+        device="cpu",
+    )
     cfg = RunConfig(model=mcfg, diffusion=DiffusionConfig(), train=tcfg)
 
     t0 = time.time()
-    xtr, mtr, xte, mte = load_shapes(a.difficulty, a.resolution, a.num_train, a.num_test,
-                                     a.data_seed)  # fmt: skip
+    xtr, mtr, xte, mte = load_shapes(
+        a.difficulty, a.resolution, a.num_train, a.num_test, a.data_seed
+    )
     fit_idx = np.arange(min(a.fit_n, len(xtr)))
     xfit, mfit = xtr[fit_idx], mtr[fit_idx]
     print(f"data {a.difficulty} {a.resolution}px: {time.time() - t0:.1f}s", flush=True)
@@ -172,16 +224,29 @@ def main(argv=None):
     sampler = StepBatchSampler(len(xtr), a.batch, 0, a.steps, a.seed)
     ts = [int(v) for v in a.eval_t.split(",")]
     static = dict(
-        tag=a.tag, commit=git_commit(), difficulty=a.difficulty, resolution=a.resolution,
-        num_train=a.num_train, base_channels=a.base_channels, channel_mult=a.channel_mult,
-        num_res_blocks=a.num_res_blocks, attention=a.attention, K=a.K, decoding=a.decoding,
-        lr=a.lr, batch=a.batch, ema_rate=a.ema_rate, ema_warmup=not a.no_ema_warmup,
-        seed=a.seed, threads=a.threads, params=params,
-    )  # fmt: skip
+        tag=a.tag,
+        commit=git_commit(),
+        difficulty=a.difficulty,
+        resolution=a.resolution,
+        num_train=a.num_train,
+        base_channels=a.base_channels,
+        channel_mult=a.channel_mult,
+        num_res_blocks=a.num_res_blocks,
+        attention=a.attention,
+        K=a.K,
+        decoding=a.decoding,
+        lr=a.lr,
+        batch=a.batch,
+        ema_rate=a.ema_rate,
+        ema_warmup=not a.no_ema_warmup,
+        seed=a.seed,
+        threads=a.threads,
+        params=params,
+    )
     csv_path = Path(a.csv)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     new = not csv_path.exists()
-    fh = open(csv_path, "a", newline="")
+    fh = open(csv_path, "a", newline="")  # noqa: SIM115 (appended to across evaluations)
     w = csv.DictWriter(fh, FIELDS)
     if new:
         w.writeheader()
@@ -194,12 +259,26 @@ def main(argv=None):
                 pt = predict(net, trainer.diffusion, xte, t, a.eval_seed)
                 pf = predict(net, trainer.diffusion, xfit, t, a.eval_seed + 1)
                 r = score(pt, mte, pf, mfit, a.K, t)
-                w.writerow({**static, "step": step, "train_s": round(train_s, 1), "train_cpu_s": cpu_s,
-                            "loss": round(loss, 5), "weights": name, "t": t, **r})  # fmt: skip
+                w.writerow(
+                    {
+                        **static,
+                        "step": step,
+                        "train_s": round(train_s, 1),
+                        "train_cpu_s": cpu_s,
+                        "loss": round(loss, 5),
+                        "weights": name,
+                        "t": t,
+                        **r,
+                    }
+                )
                 if True:
-                    print(f"  step {step:5d} {train_s:6.0f}s cpu {cpu_s:6.0f}s loss {loss:.4f} {name} t={t}: IoU "
-                          f"pi {r['iou_per_image']:.3f} fixed {r['iou_fixed']:.3f} "
-                          f"layout {r['layout_frac']:.2f}", flush=True)  # fmt: skip
+                    print(
+                        f"  step {step:5d} {train_s:6.0f}s cpu {cpu_s:6.0f}s loss {loss:.4f} "
+                        f"{name} t={t}: IoU "
+                        f"pi {r['iou_per_image']:.3f} fixed {r['iou_fixed']:.3f} "
+                        f"layout {r['layout_frac']:.2f}",
+                        flush=True,
+                    )
         fh.flush()
         trainer.model.train()
 
@@ -208,6 +287,7 @@ def main(argv=None):
     evaluate(0, 0.0, float("nan"))
     trainer.model.train()
     budget = a.minutes * 60
+
     def spent():
         return train_cpu[0] if a.budget == "cpu" else train_s
 
@@ -228,8 +308,12 @@ def main(argv=None):
     else:  # the last regular evaluation already wrote ts; add the rest of the sweep
         evaluate(step, train_s, last_loss, [t for t in final_t if t not in ts])
     fh.close()
-    print(f"{a.tag}: {train_cpu[0]:.0f} CPU s; {step} steps in {train_s:.0f}s of training ({train_s / max(step, 1):.2f} "
-          f"s/step), {time.time() - t0:.0f}s wall in all", flush=True)  # fmt: skip
+    print(
+        f"{a.tag}: {train_cpu[0]:.0f} CPU s; {step} steps in {train_s:.0f}s of training "
+        f"({train_s / max(step, 1):.2f} "
+        f"s/step), {time.time() - t0:.0f}s wall in all",
+        flush=True,
+    )
     if a.save:  # EMA weights to --save, raw weights next to it as *_raw.pt (model.pt format)
         from fdiff import checkpoint as ckpt
 

@@ -86,8 +86,9 @@ LEVELS: dict[str, Level] = {
     # Object and background differ in texture statistics, as a flower or a bird differs from
     # foliage or sky: periodic texture on the object, smooth background. The demo's level: the
     # one where masks emerge within minutes of CPU training (docs/experiments.md).
-    "textured_fg": Level(1, ("stripes", "checks"), ("flat", "gradient"), False, 0.25, 0.02,
-                         (0.2, 0.35)),  # fmt: skip
+    "textured_fg": Level(
+        1, ("stripes", "checks"), ("flat", "gradient"), False, 0.25, 0.02, (0.2, 0.35)
+    ),  # fmt: skip
 }
 
 
