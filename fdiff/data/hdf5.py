@@ -157,14 +157,19 @@ class SplitInfo:
     has_labels: bool
 
 
-def _open(path: str | os.PathLike) -> h5py.File:
+def open_readonly(path: str | os.PathLike, missing: str = "HDF5 file not found") -> h5py.File:
+    """Open an HDF5 file for reading; a missing, truncated or foreign file is one FdiffError."""
     path = Path(path)
     if not path.is_file():
-        raise FdiffError(f"{path}: dataset file not found (run `fdiff prepare` or `fdiff shapes`)")
+        raise FdiffError(f"{path}: {missing}")
     try:
         return h5py.File(path, "r")
     except OSError as e:
         raise FdiffError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {e}") from None
+
+
+def _open(path: str | os.PathLike) -> h5py.File:
+    return open_readonly(path, "dataset file not found (run `fdiff prepare` or `fdiff shapes`)")
 
 
 def _check(cond: bool, path, msg: str) -> None:

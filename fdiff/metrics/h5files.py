@@ -13,18 +13,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from fdiff.data.hdf5 import open_readonly
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path
 
 
 def _open(path: str | Path) -> h5py.File:
-    path = Path(path)
-    if not path.is_file():
-        raise FdiffError(f"{path}: no such file (expected an HDF5 file)")
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
-        raise FdiffError(f"{path}: not a readable HDF5 file ({e})") from e
+    return open_readonly(path, "no such file (expected an HDF5 file)")
 
 
 def _attr(v):
