@@ -207,6 +207,16 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path):
                  "interpolation-shapes-16", "loss-curves"):  # fmt: skip
         assert (results / "figures" / f"{name}.png").stat().st_size > 0
 
+    # The report bundles every table and figure with its caption.
+    report = tmp_path / "report.zip"
+    r = snakemake("all", "--report", str(report), "--configfile", str(cfg), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    import zipfile
+
+    names = {n.rsplit("/", 1)[-1] for n in zipfile.ZipFile(report).namelist()}
+    assert {f"table{n}.csv" for n in range(1, 8)} <= names
+    assert {"segmentation-shapes-16-shapes.png", "loss-curves.png"} <= names
+
     # Rerunning after it finished does nothing.
     r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]

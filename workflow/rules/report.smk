@@ -23,7 +23,11 @@ rule table:
     input:
         lambda w: [path for _, path in table_pairs(int(w.n))],
     output:
-        csv=f"{R}/tables/table{{n}}.csv",
+        csv=report(
+            f"{R}/tables/table{{n}}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         tex=f"{R}/tables/table{{n}}.tex",
     log:
         f"{R}/logs/table/table{{n}}.log",
@@ -50,7 +54,11 @@ rule figure_segmentation:
         masks=lambda w: f"{R}/{w.dataset}-{w.res}/factorized/seg/{w.data}-"
         f"{eval_spec(w.data, w.res)['split']}.h5",
     output:
-        png=f"{FIG}/segmentation-{{dataset}}-{{res}}-{{data}}.png",
+        png=report(
+            f"{FIG}/segmentation-{{dataset}}-{{res}}-{{data}}.png",
+            caption="../report/segmentation.rst",
+            category="Figures",
+        ),
         pdf=f"{FIG}/segmentation-{{dataset}}-{{res}}-{{data}}.pdf",
     log:
         f"{R}/logs/figure/segmentation-{{dataset}}-{{res}}-{{data}}.log",
@@ -72,7 +80,11 @@ rule figure_samples:
     input:
         samples=f"{R}/{{dataset}}-{{res}}/factorized/samples-figure.h5",
     output:
-        png=f"{FIG}/{{kind}}-{{dataset}}-{{res}}.png",
+        png=report(
+            f"{FIG}/{{kind}}-{{dataset}}-{{res}}.png",
+            caption="../report/samples.rst",
+            category="Figures",
+        ),
         pdf=f"{FIG}/{{kind}}-{{dataset}}-{{res}}.pdf",
     log:
         f"{R}/logs/figure/{{kind}}-{{dataset}}-{{res}}.log",
@@ -97,7 +109,11 @@ rule figure_tsweep:
     input:
         f"{R}/{{dataset}}-{{res}}/factorized/tsweep-{{data}}.csv",
     output:
-        png=f"{FIG}/tsweep-{{dataset}}-{{res}}-{{data}}.png",
+        png=report(
+            f"{FIG}/tsweep-{{dataset}}-{{res}}-{{data}}.png",
+            caption="../report/tsweep.rst",
+            category="Figures",
+        ),
         pdf=f"{FIG}/tsweep-{{dataset}}-{{res}}-{{data}}.pdf",
     log:
         f"{R}/logs/figure/tsweep-{{dataset}}-{{res}}-{{data}}.log",
@@ -138,7 +154,11 @@ rule figure_interpolation:
     input:
         f"{R}/{{dataset}}-{{res}}/factorized/interpolation.h5",
     output:
-        png=f"{FIG}/interpolation-{{dataset}}-{{res}}.png",
+        png=report(
+            f"{FIG}/interpolation-{{dataset}}-{{res}}.png",
+            caption="../report/interpolation.rst",
+            category="Figures",
+        ),
         pdf=f"{FIG}/interpolation-{{dataset}}-{{res}}.pdf",
     log:
         f"{R}/logs/figure/interpolation-{{dataset}}-{{res}}.log",
@@ -156,7 +176,11 @@ rule figure_loss:
     input:
         model_files(),
     output:
-        png=f"{FIG}/loss-curves.png",
+        png=report(
+            f"{FIG}/loss-curves.png",
+            caption="../report/loss-curves.rst",
+            category="Figures",
+        ),
         pdf=f"{FIG}/loss-curves.pdf",
     log:
         f"{R}/logs/figure/loss-curves.log",
