@@ -26,7 +26,11 @@ def extract(a: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tenso
 
 
 class GaussianDiffusion(nn.Module):
-    """The schedule, q_sample (Eq. 1), the loss (Eq. 8) and the reverse-step quantities."""
+    """The schedule, q_sample (Eq. 1), the loss (Eq. 8) and the reverse steps (Eq. 9-10, DDIM).
+
+    The samplers (:mod:`fdiff.samplers`) and the interpolation only loop; every formula of the
+    noise process lives here.
+    """
 
     def __init__(self, cfg: DiffusionConfig):
         super().__init__()
@@ -84,6 +88,12 @@ class GaussianDiffusion(nn.Module):
             self.sqrt_alphas_cumprod, t, x_t
         )
 
+    def eps_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """eps = (x_t - sqrt(abar_t) x_0) / sqrt(1 - abar_t), Eq. 1 solved for the noise."""
+        return (x_t - extract(self.sqrt_alphas_cumprod, t, x_t) * x0) / extract(
+            self.sqrt_one_minus_alphas_cumprod, t, x_t
+        )
+
     def p_mean(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """Eq. 9 without noise: 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - abar_t) eps).
 
@@ -96,3 +106,34 @@ class GaussianDiffusion(nn.Module):
     def p_sigma(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """sigma_t of Eq. 9 (the posterior standard deviation), [N x 1 x 1 x 1]."""
         return (0.5 * extract(self.posterior_log_variance_clipped, t, like)).exp()
+
+    def ddpm_step(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, z: torch.Tensor):
+        """Eq. 9: x_{t-1} = mean(x_t, eps) + sigma_t z, with z of Eq. 10 (zeros when t = 1).
+
+        x_t, eps [N x C x H x W]; z broadcasts to them ([1 x C x H x W] shares one draw).
+        """
+        return self.p_mean(x_t, t, eps) + self.p_sigma(t, x_t) * z
+
+    def ddim_step(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        eps: torch.Tensor,
+        t_prev: torch.Tensor | None,
+        eta: float = 0.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One DDIM update (Song et al., Eq. 12) from index t to t_prev (None: to x_0).
+
+        x0_hat = predict_x0 clipped to [-1, 1] and eps re-derived from it, so the update stays
+        consistent with the clip; returns (x_prev without the eta noise, sigma [N x 1 x 1 x 1]):
+        x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps (+ sigma z).
+        """
+        x0 = self.predict_x0(x_t, t, eps).clamp(-1, 1)
+        eps = self.eps_from_x0(x_t, t, x0)
+        abar = extract(self.alphas_cumprod, t, x_t)
+        abar_prev = (
+            torch.ones_like(abar) if t_prev is None else extract(self.alphas_cumprod, t_prev, x_t)
+        )
+        sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)).sqrt()
+        x_prev = abar_prev.sqrt() * x0 + (1 - abar_prev - sigma**2).clamp(min=0).sqrt() * eps
+        return x_prev, sigma

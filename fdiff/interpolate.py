@@ -105,12 +105,11 @@ def interpolate(
     for i in range(t - 1, -1, -1):
         ti = torch.full((s,), i, device=device, dtype=torch.long)
         out = model(x, ti, y_s)
-        mean = diffusion.p_mean(x, ti, out.eps.float())
         if i > 0:  # Eq. 10, one draw shared by all interpolants
             z = torch.randn((1, *x.shape[1:]), device=device, generator=generator, dtype=x.dtype)
         else:
             z = torch.zeros_like(x[:1])
-        x = mean + diffusion.p_sigma(ti, x) * z
+        x = diffusion.ddpm_step(x, ti, out.eps.float(), z)  # Eq. 9
         masks = out.masks
     return Interpolation(
         lambdas.cpu(), x.clamp(-1, 1).cpu(), None if masks is None else masks.cpu()
@@ -124,7 +123,7 @@ def interpolate_to_h5(req: InterpolationRequest, out: str | Path) -> Interpolati
     [2 x H x W x 3] (the two real images); attributes ``checkpoint, data, split, index_a,
     index_b, t, mode, seed, num_regions``."""
     from fdiff.checkpoint import load_model
-    from fdiff.data.hdf5 import H5ImageDataset
+    from fdiff.data.loader import H5ImageDataset
     from fdiff.visual import to_uint8
 
     model, diffusion = load_model(req.model, req.device)

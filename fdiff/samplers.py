@@ -1,25 +1,39 @@
 """Samplers: DDPM ancestral sampling (Algorithm 2), DDIM, and real-image segmentation (Sec. 3.4).
 
-Each sampler returns the images and the masks the model predicted at its last step: Algorithm 2
-collects m-hat_0 with Eq. 4 when t = 1. On request it also records the trajectory (x_t and the
-masks at chosen steps) for the refinement figure (Fig. 10).
+``ddpm_steps`` and ``ddim_steps`` are the loops, written as generators that yield every reverse
+step (like guided-diffusion's ``p_sample_loop_progressive``); the formulas of each step live on
+:class:`~fdiff.diffusion.GaussianDiffusion`. ``ddpm_sample`` / ``ddim_sample`` run a loop to
+its end with :func:`collect`: the images and the masks the model predicted at its last step
+(Algorithm 2 collects m-hat_0 with Eq. 4 when t = 1) and, on request, the trajectory (x_t and
+the masks at chosen steps) for the refinement figure (Fig. 10).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from fdiff.diffusion import GaussianDiffusion, extract
+from fdiff.diffusion import GaussianDiffusion
+
+
+class Step(NamedTuple):
+    """One reverse step: the paper's t it started from, x_{t-1} [N x 3 x H x W] it produced,
+    and the masks [N x K x H x W] the model predicted at t (None for the standard U-Net)."""
+
+    t: int
+    x: torch.Tensor
+    masks: torch.Tensor | None
 
 
 @dataclass
 class SampleResult:
     """images [N x 3 x H x W] in [-1, 1]; masks [N x K x H x W] (None for the standard U-Net);
-    trajectory: (paper t, x_t [N x 3 x H x W], masks or None) at the recorded steps."""
+    trajectory: (paper t, x_{t-1} [N x 3 x H x W], masks or None) at the recorded steps."""
 
     images: torch.Tensor
     masks: torch.Tensor | None
@@ -30,36 +44,41 @@ def _randn(shape, like_device, generator: torch.Generator | None) -> torch.Tenso
     return torch.randn(shape, device=like_device, generator=generator)
 
 
+def collect(steps: Iterator[Step], record: set[int] | None = None) -> SampleResult:
+    """Run a sampler loop to its end: the last step's x (clamped to [-1, 1]) and masks, and the
+    steps whose paper t is in ``record`` (moved to the CPU)."""
+    traj, last = [], None
+    for last in steps:
+        if record and last.t in record:
+            m = None if last.masks is None else last.masks.cpu()
+            traj.append((last.t, last.x.cpu(), m))
+    if last is None:
+        raise ValueError("the sampler made no step")
+    return SampleResult(last.x.clamp(-1, 1), last.masks, traj)
+
+
 @torch.no_grad()
-def ddpm_sample(
+def ddpm_steps(
     model: nn.Module,
     diffusion: GaussianDiffusion,
     shape: tuple[int, int, int, int],
     y: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
-    record: set[int] | None = None,
     progress: bool = True,
     device: torch.device | str | None = None,
-) -> SampleResult:
-    """Algorithm 2: x_T ~ N(0, I); for t = T..1: x_{t-1} by Eq. 9 with z from Eq. 10.
-
-    :param shape: (N, 3, H, W). :param record: paper timesteps t whose x_t and masks to keep.
-    """
+) -> Iterator[Step]:
+    """Algorithm 2, step by step. :param shape: (N, 3, H, W)."""
     device = device or next(model.parameters()).device
-    x = _randn(shape, device, generator)
-    masks, traj = None, []
-    steps = range(diffusion.num_timesteps - 1, -1, -1)
-    for i in tqdm(steps, desc="ddpm", disable=not progress, leave=False):
+    x = _randn(shape, device, generator)  # x_T ~ N(0, I)
+    for i in tqdm(range(diffusion.num_timesteps - 1, -1, -1), desc="ddpm", disable=not progress,
+                  leave=False):  # fmt: skip
+        # for t = T, ..., 1 (index i = t - 1)
         t = torch.full((shape[0],), i, device=device, dtype=torch.long)
-        out = model(x, t, y)
-        mean = diffusion.p_mean(x, t, out.eps.float())
+        out = model(x, t, y)  # eps_theta(x_t, t) and the masks m-hat (Eq. 4)
         # Eq. 10: z ~ N(0, I) if t > 1 else z = 0
         z = _randn(shape, device, generator) if i > 0 else torch.zeros_like(x)
-        x = mean + diffusion.p_sigma(t, x) * z
-        masks = out.masks  # at t = 1 these are m-hat_0 (Algorithm 2)
-        if record and (i + 1) in record:
-            traj.append((i + 1, x.cpu(), None if masks is None else masks.cpu()))
-    return SampleResult(x.clamp(-1, 1), masks, traj)
+        x = diffusion.ddpm_step(x, t, out.eps.float(), z)  # Eq. 9: x_{t-1}
+        yield Step(i + 1, x, out.masks)  # at t = 1 the masks are m-hat_0 (Algorithm 2)
 
 
 def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
@@ -71,6 +90,48 @@ def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
 
 
 @torch.no_grad()
+def ddim_steps(
+    model: nn.Module,
+    diffusion: GaussianDiffusion,
+    shape: tuple[int, int, int, int],
+    steps: int = 100,
+    eta: float = 0.0,
+    y: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+) -> Iterator[Step]:
+    """DDIM (Song et al., Eq. 12) on a subsequence of ``steps`` timesteps, step by step;
+    eta = 0 is deterministic."""
+    device = device or next(model.parameters()).device
+    x = _randn(shape, device, generator)  # x_T ~ N(0, I)
+    seq = ddim_timesteps(diffusion.num_timesteps, steps)
+    for j, i in enumerate(tqdm(seq, desc=f"ddim{steps}", disable=not progress, leave=False)):
+        t = torch.full((shape[0],), i, device=device, dtype=torch.long)
+        out = model(x, t, y)  # eps_theta(x_t, t) and the masks
+        last = j + 1 == len(seq)
+        t_prev = None if last else torch.full_like(t, seq[j + 1])  # None: the step to x_0
+        x, sigma = diffusion.ddim_step(x, t, out.eps.float(), t_prev, eta)
+        if eta > 0 and not last:  # the stochastic part (eta > 0), never on the step to x_0
+            x = x + sigma * _randn(shape, device, generator)
+        yield Step(i + 1, x, out.masks)
+
+
+def ddpm_sample(
+    model: nn.Module,
+    diffusion: GaussianDiffusion,
+    shape: tuple[int, int, int, int],
+    y: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    record: set[int] | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+) -> SampleResult:
+    """Algorithm 2 to its end (:func:`ddpm_steps`); ``record``: paper t whose x and masks to
+    keep."""
+    return collect(ddpm_steps(model, diffusion, shape, y, generator, progress, device), record)
+
+
 def ddim_sample(
     model: nn.Module,
     diffusion: GaussianDiffusion,
@@ -83,37 +144,9 @@ def ddim_sample(
     progress: bool = True,
     device: torch.device | str | None = None,
 ) -> SampleResult:
-    """DDIM (Song et al., Eq. 12) on a subsequence of ``steps`` timesteps; eta = 0 is deterministic.
-
-    x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma z.
-    """
-    device = device or next(model.parameters()).device
-    x = _randn(shape, device, generator)
-    seq = ddim_timesteps(diffusion.num_timesteps, steps)
-    masks, traj = None, []
-    for j, i in enumerate(tqdm(seq, desc=f"ddim{steps}", disable=not progress, leave=False)):
-        t = torch.full((shape[0],), i, device=device, dtype=torch.long)
-        out = model(x, t, y)
-        eps = out.eps.float()
-        x0 = diffusion.predict_x0(x, t, eps).clamp(-1, 1)
-        # re-derive eps from the clipped x0 so the update stays consistent
-        eps = (x - extract(diffusion.sqrt_alphas_cumprod, t, x) * x0) / extract(
-            diffusion.sqrt_one_minus_alphas_cumprod, t, x
-        )
-        abar = extract(diffusion.alphas_cumprod, t, x)
-        if j + 1 < len(seq):
-            t_prev = torch.full_like(t, seq[j + 1])
-            abar_prev = extract(diffusion.alphas_cumprod, t_prev, x)
-        else:
-            abar_prev = torch.ones_like(abar)
-        sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)).sqrt()
-        x = abar_prev.sqrt() * x0 + (1 - abar_prev - sigma**2).clamp(min=0).sqrt() * eps
-        if eta > 0 and j + 1 < len(seq):
-            x = x + sigma * _randn(shape, device, generator)
-        masks = out.masks
-        if record and (i + 1) in record:
-            traj.append((i + 1, x.cpu(), None if masks is None else masks.cpu()))
-    return SampleResult(x.clamp(-1, 1), masks, traj)
+    """DDIM to its end (:func:`ddim_steps`); ``record`` as for :func:`ddpm_sample`."""
+    loop = ddim_steps(model, diffusion, shape, steps, eta, y, generator, progress, device)
+    return collect(loop, record)
 
 
 @torch.no_grad()

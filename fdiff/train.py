@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from fdiff import checkpoint as ckpt
 from fdiff.config import RunConfig, to_plain
+from fdiff.data.loader import collate, uint8_to_float
 from fdiff.diffusion import GaussianDiffusion
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path, write_text
@@ -320,6 +321,7 @@ class Trainer:
             num_workers=tc.num_workers,
             pin_memory=self.cuda,
             persistent_workers=tc.num_workers > 0,
+            collate_fn=collate,  # uint8 batches of fdiff.data.loader pass without a copy
         )
         self.model.train()
         bar = tqdm(
@@ -332,6 +334,8 @@ class Trainer:
         with bar, _SignalFlag() as stop:
             for x0, y in loader:
                 x0 = x0.to(self.device, non_blocking=True)
+                if x0.dtype == torch.uint8:  # the fast loader: convert on the device
+                    x0 = uint8_to_float(x0)
                 y = y.to(self.device) if self.cfg.model.num_classes > 0 else None
                 losses.append(self.train_step(x0, y))
                 self.step += 1

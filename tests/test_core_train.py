@@ -17,7 +17,7 @@ import torch
 from fdiff import checkpoint as ckpt
 from fdiff.cli import main as fdiff_main
 from fdiff.config import RunConfig
-from fdiff.data.hdf5 import H5ImageDataset
+from fdiff.data.loader import H5ImageDataset
 from fdiff.errors import FdiffError
 from fdiff.train import EXIT_PREEMPTED, StepBatchSampler, Trainer
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fdiff.checkpoint import load_model
-from fdiff.data.hdf5 import to_float
+from fdiff.data.loader import to_float
 from fdiff.samplers import segment
 from fdiff.visual import colorize, grid, save_png
 

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
-from fdiff.data.hdf5 import to_float
+from fdiff.data.loader import to_float
 from fdiff.metrics.segmentation import SegProtocol, binary_metrics, fit_foreground_subset
 from fdiff.samplers import segment
 from fdiff.train import StepBatchSampler, Trainer

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from fdiff.data.hdf5 import H5ImageDataset
+from fdiff.data.loader import H5ImageDataset
 
 log = logging.getLogger(__name__)
 

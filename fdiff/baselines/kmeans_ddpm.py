@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from fdiff.data.hdf5 import H5ImageDataset, to_float
+from fdiff.data.loader import H5ImageDataset, to_float
 from fdiff.errors import FdiffError
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,8 @@ import h5py
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
-from fdiff.data.hdf5 import H5ImageDataset, inspect_split, read_attrs
+from fdiff.data.hdf5 import inspect_split, read_attrs
+from fdiff.data.loader import H5ImageDataset
 from fdiff.errors import FdiffError
 
 log = logging.getLogger(__name__)

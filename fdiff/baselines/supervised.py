@@ -26,7 +26,8 @@ from torch import nn
 from tqdm import tqdm
 
 from fdiff.config import ModelConfig, model_config_from_dict, to_plain
-from fdiff.data.hdf5 import H5ImageDataset, read_attrs, read_masks, to_float
+from fdiff.data.hdf5 import read_attrs, read_masks
+from fdiff.data.loader import H5ImageDataset, to_float
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path, write_json
 from fdiff.unet import DecoderHalf, Encoder, Middle

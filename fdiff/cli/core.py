@@ -99,7 +99,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from fdiff.data.hdf5 import H5ImageDataset
+    from fdiff.data.loader import H5ImageDataset
     from fdiff.train import EXIT_PREEMPTED, Preempted, Trainer
 
     cfg = RunConfig.from_yaml(args.config)
@@ -109,7 +109,7 @@ def cmd_train(args) -> int:
     if args.steps is not None:
         d["train"]["steps"] = args.steps
     cfg = RunConfig.from_dict(d, str(args.config))
-    dataset = H5ImageDataset(args.data, args.split)
+    dataset = H5ImageDataset(args.data, args.split, uint8=True)  # Trainer converts on device
     res = dataset[0][0].shape[-1]
     if res != cfg.model.resolution:
         raise FdiffError(
@@ -206,7 +206,7 @@ def cmd_sample(args) -> int:
 
 def cmd_segment(args) -> int:
     from fdiff.checkpoint import load_model
-    from fdiff.data.hdf5 import H5ImageDataset
+    from fdiff.data.loader import H5ImageDataset
     from fdiff.samplers import segment
 
     device = _device(args.device)

@@ -1,4 +1,4 @@
-"""Loader throughput: images per second that :class:`~fdiff.data.hdf5.H5Loader` delivers.
+"""Loader throughput: images per second that :class:`~fdiff.data.loader.H5Loader` delivers.
 
 Design (measured on the 2-core development machine, 64 px, batch 256): a DataLoader worker
 fetches a whole shuffled batch in one ``__getitems__`` call, one integer-indexed chunk read
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fdiff.data.hdf5 import H5ImageDataset, H5Loader
+from fdiff.data.loader import H5ImageDataset, H5Loader
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fdiff.data.hdf5 import H5ImageDataset, read_attrs, read_masks
+from fdiff.data.hdf5 import read_attrs, read_masks
+from fdiff.data.loader import H5ImageDataset
 from fdiff.errors import FdiffError
 from fdiff.metrics.seg_files import ignore_index_of, result_row, rows_to_csv
 from fdiff.metrics.segmentation import (

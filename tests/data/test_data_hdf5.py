@@ -11,14 +11,13 @@ import torch
 
 from fdiff.data.hdf5 import (
     DatasetAttrs,
-    H5ImageDataset,
-    H5Loader,
     read_attrs,
     read_images,
     read_labels,
     read_masks,
     write_arrays,
 )
+from fdiff.data.loader import H5ImageDataset, H5Loader
 from fdiff.errors import FdiffError
 
 

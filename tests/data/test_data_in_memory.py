@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fdiff.data.hdf5 import H5ImageDataset
+from fdiff.data.loader import H5ImageDataset
 
 
 def test_in_memory_equals_chunk_reads(shapes16, monkeypatch):
