@@ -61,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--soft-masks", action="store_true")
+    p.add_argument("--condition", default="labels", choices=["labels", "voc-masks", "davis-names"],
+                   help="class of each image for a class-conditional model: the file's labels, "
+                   "or mapped to ImageNet (fdiff/data/imagenet_voc.py)")  # fmt: skip
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_segment)
 
@@ -218,10 +221,17 @@ def cmd_segment(args) -> int:
     data = H5ImageDataset(args.data, args.split)
     g = torch.Generator(device).manual_seed(args.seed)
     masks, soft = [], []
+    mapped = None
+    if model.cfg.num_classes:
+        from fdiff.data.imagenet_voc import condition_labels
+
+        mapped = condition_labels(args.data, args.split, args.condition)
     t0 = time.time()
     for start in tqdm(range(0, len(data), args.batch_size), desc=f"segment t={args.t}"):
         idx = list(range(start, min(start + args.batch_size, len(data))))
         x0, labels = data.get_batch(idx)
+        if mapped is not None:  # zero-shot: the class mapped from the image's masks or name
+            labels = torch.from_numpy(mapped[idx])
         y = None
         if model.cfg.num_classes:  # class-conditional: segment under the image's own label
             if (labels < 0).any():
