@@ -75,6 +75,7 @@ def _register_figure(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--data", required=True, type=Path, help="dataset HDF5")
     f.add_argument("--pred", required=True, type=Path, help="segmentation HDF5 (fdiff segment)")
     f.add_argument("--split", default="test")
+    f.add_argument("--classes", type=int, nargs="+", help="show images of these classes (Fig. 6)")
     pick(f, 8)
     f = add("generation", "generated images with their masks (Figs. 7, 8, 18-21)")
     f.add_argument("--samples", required=True, type=Path)
@@ -90,6 +91,10 @@ def _register_figure(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--classes", type=int, nargs="+", help="classes, one block each")
     f.add_argument("--class-names", nargs="+", help="a name per class")
     f.add_argument("--num", type=int, default=6, help="images per class")
+    f = add("hierarchy", "generated images with both mask levels (hierarchical model)")
+    f.add_argument("--samples", required=True, type=Path, help="samples HDF5 of that model")
+    f.add_argument("--sub-regions", required=True, type=int, help="the model's sub_regions")
+    pick(f, 8)
     f = add("interpolation", "interpolation between two real images (Fig. 12)")
     f.add_argument("--interp", required=True, type=Path, help="fdiff interpolate output")
     f = add("tsweep", "segmentation scores against t (appendix)")
@@ -105,7 +110,9 @@ def cmd_figure(args) -> int:
 
     name, title = args.figure, args.title
     if name == "segmentation":
-        fig = F.segmentation_figure(args.data, args.pred, args.split, args.indices, args.num, title)
+        fig = F.segmentation_figure(
+            args.data, args.pred, args.split, args.indices, args.num, title, args.classes
+        )
     elif name == "generation":
         fig = F.generation_figure(args.samples, args.indices, args.num, title)
     elif name == "mask-channels":
@@ -114,6 +121,8 @@ def cmd_figure(args) -> int:
         fig = F.trajectory_figure(args.samples, args.indices, args.num, title)
     elif name == "class-grid":
         fig = F.class_grid_figure(args.samples, args.classes, args.class_names, args.num, title)
+    elif name == "hierarchy":
+        fig = F.hierarchy_figure(args.samples, args.sub_regions, args.indices, args.num, title)
     elif name == "interpolation":
         fig = F.interpolation_figure(args.interp, title)
     elif name == "tsweep":

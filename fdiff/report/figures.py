@@ -11,6 +11,8 @@ overlaid on their images.
 - :func:`mask_channels_figure`: the K soft mask channels of generated images (Fig. 9);
 - :func:`trajectory_figure`: x_t and its masks along the reverse process (Fig. 10);
 - :func:`class_grid_figure`: class-conditional samples, a block of rows per class (Fig. 11);
+- :func:`hierarchy_figure`: generated images with both mask levels of the hierarchical model
+  (appendix Fig. 15);
 - :func:`interpolation_figure`: interpolation between two real images (Fig. 12);
 - :func:`tsweep_figure`: segmentation scores against the noise level t (appendix);
 - :func:`loss_figure`: training-loss curves of runs (``metrics.csv``).
@@ -156,6 +158,16 @@ def _blank(h: int, w: int) -> np.ndarray:
 # -- figures of images --------------------------------------------------------------------------
 
 
+def class_indices(
+    labels: np.ndarray, classes: Sequence[int], num: int
+) -> tuple[list[int], list[int]]:
+    """Indices of up to ``num`` images, an equal share per class in ``classes`` order (labels
+    int [N]), and the classes that have images."""
+    share = max(1, -(-num // len(classes)))
+    by_class = [(c, np.flatnonzero(labels == c)[:share].tolist()) for c in classes]
+    return [i for _, ii in by_class for i in ii][:num], [c for c, ii in by_class if ii]
+
+
 def segmentation_figure(
     data: str | Path,
     pred: str | Path,
@@ -163,8 +175,13 @@ def segmentation_figure(
     indices: Sequence[int] | None = None,
     num: int = 8,
     title: str | None = None,
+    classes: Sequence[int] | None = None,
 ) -> Figure:
-    """Real images, predicted regions, overlay and (when the dataset has it) the ground truth."""
+    """Real images, predicted regions, overlay and (when the dataset has it) the ground truth.
+
+    ``classes`` (datasets with labels; Fig. 6): show images of these classes, an equal share
+    of ``num`` each; classes without images are skipped, and with none at all the first images
+    are shown (the title says which)."""
     images = _read(data, f"{split}/images", f"the {split} images of a dataset")
     masks = _read(pred, "masks", "predicted region maps (segmentation HDF5)")
     if len(masks) != len(images) or masks.shape[1:] != images.shape[1:3]:
@@ -172,6 +189,11 @@ def segmentation_figure(
             f"{pred}: masks {masks.shape} do not match {data}:/{split}/images {images.shape}"
         )
     idx = _pick(len(images), indices, num, data)
+    shown_classes = []
+    if classes and not indices and _has(data, f"{split}/labels"):
+        labels = _read(data, f"{split}/labels", "class labels")
+        picked, shown_classes = class_indices(labels, classes, num)
+        idx = picked or idx
     k = int(_attrs(pred).get("num_regions", 0) or int(masks.max()) + 1)
     rows = [images[idx], colorize(masks[idx]), overlay(images[idx], masks[idx])]
     labels = ["image", "segmentation", "overlay"]
@@ -183,6 +205,7 @@ def segmentation_figure(
     title = title or (
         f"Segmentation of {split} images"
         + (f" (t = {attrs['t']})" if attrs.get("t") is not None else "")
+        + (f", classes {', '.join(map(str, shown_classes))}" if shown_classes else "")
     )
     return image_grid_figure(rows, labels, title, num_regions=k)
 
@@ -280,6 +303,36 @@ def class_grid_figure(
     k = int(_attrs(samples).get("num_regions", 0)) if masks is not None else 0
     return image_grid_figure(rows, row_labels, title or "Class-conditional generation",
                              num_regions=k)  # fmt: skip
+
+
+def hierarchy_figure(
+    samples: str | Path,
+    sub_regions: int,
+    indices: Sequence[int] | None = None,
+    num: int = 8,
+    title=None,
+) -> Figure:
+    """Generated images and both mask levels of a hierarchical model (appendix Fig. 15).
+
+    The samples' masks index the K1 x K2 joint regions, sub-region j of region i being
+    i * K2 + j (fdiff.hierarchical); level 1 is the joint index // K2 (``sub_regions`` = K2).
+    """
+    images = _read(samples, "images", "generated images (samples HDF5)")
+    joint = _read(samples, "masks", "generated masks of a hierarchical model")
+    k = int(_attrs(samples).get("num_regions", 0) or int(joint.max()) + 1)
+    if sub_regions < 2 or k % sub_regions:
+        raise FdiffError(
+            f"{samples}: {k} regions cannot be {sub_regions} sub-regions per region: expected "
+            "the model's sub_regions (>= 2, dividing num_regions)"
+        )
+    idx = _pick(len(images), indices, num, samples)
+    level1 = joint[idx] // sub_regions
+    rows = [images[idx], colorize(level1), colorize(joint[idx]), overlay(images[idx], joint[idx])]
+    labels = ["generated", f"level 1 ({k // sub_regions})", f"level 2 ({k})", "overlay (level 2)"]
+    title = title or (
+        f"Hierarchical masks: {k // sub_regions} regions, {sub_regions} sub-regions each"
+    )
+    return image_grid_figure(rows, labels, title, num_regions=k)
 
 
 def interpolation_figure(interp: str | Path, title=None) -> Figure:

@@ -102,3 +102,36 @@ def test_cli_figure(files, tmp_path):
     assert main([*argv, "--num", "2", "--out", str(out)]) == 0
     assert Image.open(out).size == F.figure_pixels(2, 4, legend=True)
     assert main(["figure", "loss", "--run", f"r={files['metrics']}", "--out", str(out)]) == 0
+
+
+def test_hierarchy_figure_shows_both_levels(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "h.h5"
+    joint = rng.integers(0, 6, (4, H, H), dtype=np.uint8)  # K1 = 3 regions x K2 = 2
+    with h5py.File(path, "w") as f:
+        f["images"], f["masks"] = rng.integers(0, 256, (4, H, H, 3), dtype=np.uint8), joint
+        f.attrs.update(num_regions=6)
+    fig = F.hierarchy_figure(path, sub_regions=2, num=3)
+    pic = _check(fig, tmp_path, "hier", F.figure_pixels(3, 4, legend=True))
+    assert (pic == REGION_COLOURS[5]).all(-1).sum() > 20  # level 2 uses all 6 colours
+    assert "3 regions, 2 sub-regions" in fig._suptitle.get_text()
+    with pytest.raises(FdiffError, match="6 regions cannot be 4 sub-regions"):
+        F.hierarchy_figure(path, sub_regions=4)
+    out = tmp_path / "cli-h.png"
+    argv = ["figure", "hierarchy", "--samples", str(path), "--sub-regions", "3"]
+    assert main([*argv, "--num", "2", "--out", str(out)]) == 0
+    assert Image.open(out).size == F.figure_pixels(2, 4, legend=True)
+
+
+def test_segmentation_figure_shows_the_configured_classes(files, tmp_path):
+    with h5py.File(files["data"], "a") as f:
+        f["test/labels"] = np.array([5, 9, 5, 7, 9, 9, 5, 1, 1, 1])
+    fig = F.segmentation_figure(files["data"], files["seg"], num=4, classes=[9, 5, 3])
+    assert "classes 9, 5" in fig._suptitle.get_text()  # class 3 has no image
+    _check(fig, tmp_path, "seg-cls", F.figure_pixels(4, 4, legend=True))
+    labels = np.array([5, 9, 5, 7, 9, 9, 5, 1, 1, 1])
+    assert F.class_indices(labels, [9, 5, 3], 4) == ([1, 4, 0, 2], [9, 5])
+    assert F.class_indices(labels, [1], 2) == ([7, 8], [1])
+    # no image of any class: the first images, no class named
+    none = F.segmentation_figure(files["data"], files["seg"], num=2, classes=[42])
+    assert "classes" not in none._suptitle.get_text()

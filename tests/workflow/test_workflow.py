@@ -64,12 +64,13 @@ def paper_plan() -> str:
 
 def test_paper_plan_has_every_experiment(paper_plan):
     counts = job_counts(paper_plan)
-    # 7 experiments x (factorized, ddpm) + the 3 ablations on CUB-128.
-    assert counts["train"] == 17
-    assert counts["run_config"] == 17
-    assert counts["download"] == 7  # flowers, cub, ffhq, celebamask, imagenet, pixelimagenet, voc
+    # 7 experiments x (factorized, ddpm) + the 3 ablations on CUB-128 + the hierarchical model.
+    assert counts["train"] == 18
+    assert counts["run_config"] == 18
+    # flowers, cub, ffhq, celebamask, imagenet, pixelimagenet, voc, davis
+    assert counts["download"] == 8
     assert counts["table"] == 7
-    assert counts["fid"] == 17 and counts["sample"] == 17
+    assert counts["fid"] == 18 and counts["sample"] == 18
     assert counts["train_supervised"] >= 5
     assert counts["baseline_grabcut"] >= 4 and counts["baseline_kmeans"] >= 4
     trains = {j["output"] for j in jobs(paper_plan) if j["rule"] == "train"}
@@ -102,13 +103,13 @@ def test_paper_plan_gpu_resources_and_launch(paper_plan):
     imnet = by_out["results/imagenet-64/factorized/model.pt"]
     assert re.search(r"\bgpu=32\b", imnet["resources"])
     for j in jobs(paper_plan):
-        if j["rule"] in ("sample", "segment", "fid", "consistency"):
+        if j["rule"] in ("sample_shard", "segment", "fid", "consistency"):
             assert re.search(r"\bgpu=1\b", j["resources"]), j["text"][:500]
     # Every job writes a log; every GPU job a benchmark.
     for j in jobs(paper_plan):
         if j["rule"] not in ("all",):
             assert "log:" in j["text"], j["rule"]
-        if j["rule"] in ("train", "sample", "segment", "fid", "tsweep", "consistency"):
+        if j["rule"] in ("train", "sample_shard", "segment", "fid", "tsweep", "consistency"):
             assert "benchmark:" in j["text"], j["rule"]
 
 
@@ -124,6 +125,50 @@ def test_table7_reads_the_per_class_scores_of_voc(paper_plan):
         "--input factorized=results/imagenet-64/factorized/seg/voc-per_image-classes.csv"
         in (table7["text"])
     )
+    # The class-conditional model segments VOC under the class mapped from each image's mask.
+    (voc,) = [j for j in by_rule["segment"] if j["output"].endswith("seg/voc-val.h5")]
+    assert "--condition voc-masks" in voc["text"]
+
+
+def test_paper_plan_fits_pixel_imagenet_on_its_train_split(paper_plan):
+    by_rule = {}
+    for j in jobs(paper_plan):
+        by_rule.setdefault(j["rule"], []).append(j)
+    segs = {j["output"] for j in by_rule["segment"]}
+    # the fixed protocol fits on train (Table 4's fixed rows)
+    assert "results/imagenet-64/factorized/seg/pixelimagenet-train.h5" in segs
+    kmeans = {j["output"] for j in by_rule["baseline_kmeans"]}
+    assert "results/imagenet-64/ddpm/seg/pixelimagenet-kmeans-test.h5" in kmeans
+    sup = {j["output"] for j in by_rule["train_supervised"]}
+    assert "results/supervised/pixelimagenet-64/model.pt" in sup
+
+
+def test_paper_plan_figures_and_ema(paper_plan):
+    by_rule = {}
+    for j in jobs(paper_plan):
+        by_rule.setdefault(j["rule"], []).append(j)
+    (imnet,) = [j for j in by_rule["sample_figure"] if "imagenet-64" in j["output"]]
+    assert "--classes 130 346 569 817" in imnet["text"]  # appendix Fig. 21's classes
+    (grid,) = [j for j in by_rule["figure_samples"] if "class-grid" in j["output"]]
+    assert "--classes 130 346 569 817" in grid["text"]
+    (davis,) = [j for j in by_rule["segment"] if "davis" in j["output"]]
+    assert (
+        "imagenet-64/factorized" in davis["output"] and "--condition davis-names" in davis["text"]
+    )
+    assert any(
+        "segmentation-imagenet-64-davis.png" in j["output"] for j in by_rule["figure_segmentation"]
+    )
+    (real,) = by_rule["figure_real_segmentation"]
+    assert "ffhq-128/factorized/seg/ffhq-val.h5" in real["text"]
+    (hier,) = by_rule["figure_hierarchy"]
+    assert (
+        "flowers-64/hierarchical/samples-figure.h5" in hier["text"]
+        and "--sub-regions 2" in hier["text"]
+    )
+    runs = [j for j in by_rule["run_config"] if "flowers-64/hierarchical" in j["output"]]
+    assert runs and '"sub_regions": 2' in runs[0]["text"]
+    for j in by_rule["run_config"]:  # the paper's EMA: 0.9999 from the first step
+        assert '"ema_warmup": false' in j["text"] and '"ema_rate": 0.9999' in j["text"], j["text"]
 
 
 def test_demo_tables_get_the_prior_baselines(tmp_path):

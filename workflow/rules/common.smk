@@ -35,6 +35,7 @@ ARCH_VARIANTS = {
     "concat": ("factorized", "concat"),
     "mask_hmid": ("factorized", "mask_hmid"),
     "unshared": ("factorized", "unshared"),
+    "hierarchical": ("factorized", "shared"),  # + model.sub_regions (appendix Fig. 15)
 }
 FACTORIZED_ARCHS = [a for a, (arch, _) in ARCH_VARIANTS.items() if arch == "factorized"]
 # The trivial and colour baselines: config name (= {prior} wildcard, table key) -> --kind.
@@ -72,6 +73,13 @@ def _check_config():
                 raise ValueError(
                     f"config: {name}.arch_overrides: unknown arch {arch!r}"
                 )
+        if "hierarchical" in all_archs(name) and not (
+            run_config(name, "hierarchical")["model"].get("sub_regions", 0) >= 2
+        ):
+            raise ValueError(
+                f"config: {name}: arch hierarchical needs arch_overrides.hierarchical.model."
+                "sub_regions >= 2"
+            )
     for key, table in config["tables"].items():
         exp = table["experiment"]
         if exp is None:
@@ -82,6 +90,12 @@ def _check_config():
             raise ValueError(
                 f"config: tables.{key}: {exp} has no evaluation on {table['data']!r}"
             )
+    real = config["figures"]["real_segmentation"]["experiment"]
+    real_archs = EXPERIMENTS[real]["archs"] if real in EXPERIMENTS else []
+    if real is not None and "factorized" not in real_archs:
+        raise ValueError(
+            f"config: figures.real_segmentation: {real!r} is no experiment with a factorized model"
+        )
     interp = config["figures"]["interpolation"]["experiment"]
     if interp is not None and interp not in EXPERIMENTS:
         raise ValueError(
@@ -481,6 +495,12 @@ def figure_files():
             out.append(f"{R}/figures/segmentation-{name}-{ev['data']}.png")
             if ev["tsweep"]:
                 out.append(f"{R}/figures/tsweep-{name}-{ev['data']}.png")
+    for name, exp in EXPERIMENTS.items():
+        if "hierarchical" in exp["archs"]:
+            out.append(f"{R}/figures/hierarchy-{name}.png")
+    real = config["figures"]["real_segmentation"]["experiment"]
+    if real:
+        out.append(f"{R}/figures/real-segmentation-{real}.png")
     if config["figures"]["interpolation"]["experiment"]:
         out.append(
             f"{R}/figures/interpolation-{config['figures']['interpolation']['experiment']}.png"
@@ -527,3 +547,19 @@ def inception_command(w, output):
 def dataset_kind(dataset):
     """The fdiff dataset name of a config entry (`kind`, default the entry's own name)."""
     return DATASETS[dataset].get("kind") or dataset
+
+
+def figure_sample_classes(w):
+    """`--classes` of a class-conditional model's figure samples: figures.generation_classes."""
+    if experiment(w)["model"].get("num_classes", 0) > 0:
+        classes = config["figures"]["generation_classes"]
+        return "--classes " + " ".join(map(str, classes))
+    return ""
+
+
+def segment_condition(w):
+    """`fdiff segment --condition` of the evaluation on {data} (labels when there is none)."""
+    for ev in experiment(w)["evaluations"]:
+        if ev["data"] == w.data:
+            return ev["condition"]
+    return "labels"

@@ -33,10 +33,12 @@ rule segment:
     params:
         t=lambda w: experiment(w)["segment"]["t"],
         bs=lambda w: experiment(w)["segment"]["batch_size"],
+        # The class a class-conditional model is conditioned on (VOC, DAVIS: mapped to ImageNet).
+        condition=segment_condition,
     shell:
         "OMP_NUM_THREADS={threads} fdiff segment --model {input.model:q} --data {input.data:q}"
         " --split {wildcards.split} --t {params.t} --batch-size {params.bs}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --condition {params.condition} --out {output:q} > {log:q} 2>&1"
 
 
 rule eval_seg:

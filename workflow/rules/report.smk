@@ -68,9 +68,68 @@ rule figure_segmentation:
         **FIG_RESOURCES,
     params:
         split=lambda w: eval_spec(w.data, w.res)["split"],
+        # Fig. 6: a class-conditional model's own labelled data shows figures.classes.
+        classes=lambda w: (
+            "--classes " + " ".join(map(str, config["figures"]["classes"]))
+            if experiment(w)["model"].get("num_classes", 0) > 0
+            and evaluation(exp_name(w), w.data)["condition"] == "labels"
+            else ""
+        ),
     shell:
         "fdiff figure segmentation --data {input.data:q} --pred {input.masks:q}"
-        " --split {params.split} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+        " --split {params.split} {params.classes} --out {output.png:q} {output.pdf:q}"
+        " > {log:q} 2>&1"
+
+
+rule figure_real_segmentation:
+    # Fig. 1 (e-f): real images of the experiment's own (unlabelled) dataset, segmented.
+    input:
+        data=lambda w: data_h5(w.dataset, w.res),
+        masks=lambda w: f"{R}/{w.dataset}-{w.res}/factorized/seg/{w.dataset}-"
+        f"{config['figures']['real_segmentation']['split']}.h5",
+    output:
+        png=report(
+            f"{FIG}/real-segmentation-{{dataset}}-{{res}}.png",
+            caption="../report/segmentation.rst",
+            category="Figures",
+        ),
+        pdf=f"{FIG}/real-segmentation-{{dataset}}-{{res}}.pdf",
+    log:
+        f"{R}/logs/figure/real-segmentation-{{dataset}}-{{res}}.log",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **FIG_RESOURCES,
+    params:
+        f=config["figures"]["real_segmentation"],
+    shell:
+        "fdiff figure segmentation --data {input.data:q} --pred {input.masks:q}"
+        " --split {params.f[split]} --num {params.f[num]} --out {output.png:q} {output.pdf:q}"
+        " > {log:q} 2>&1"
+
+
+rule figure_hierarchy:
+    # Appendix Fig. 15: generated images with both mask levels of the hierarchical model.
+    input:
+        samples=f"{R}/{{dataset}}-{{res}}/hierarchical/samples-figure.h5",
+    output:
+        png=report(
+            f"{FIG}/hierarchy-{{dataset}}-{{res}}.png",
+            caption="../report/samples.rst",
+            category="Figures",
+        ),
+        pdf=f"{FIG}/hierarchy-{{dataset}}-{{res}}.pdf",
+    log:
+        f"{R}/logs/figure/hierarchy-{{dataset}}-{{res}}.log",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **FIG_RESOURCES,
+    params:
+        k2=lambda w: run_config(exp_name(w), "hierarchical")["model"]["sub_regions"],
+    shell:
+        "fdiff figure hierarchy --samples {input.samples:q} --sub-regions {params.k2}"
+        " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
 rule figure_samples:
@@ -96,7 +155,7 @@ rule figure_samples:
         **FIG_RESOURCES,
     params:
         classes=lambda w: (
-            "--classes " + " ".join(map(str, config["figures"]["classes"]))
+            "--classes " + " ".join(map(str, config["figures"]["generation_classes"]))
             if w.kind == "class-grid"
             else ""
         ),

@@ -49,7 +49,9 @@ rule sample_figure:
     params:
         s=lambda w: experiment(w)["figure_samples"],
         traj=lambda w: " ".join(map(str, experiment(w)["figure_samples"]["trajectory"])),
+        classes=figure_sample_classes,
     shell:
         "OMP_NUM_THREADS={threads} fdiff sample --model {input.model:q} --num {params.s[num]}"
         " --sampler {params.s[sampler]} --steps {params.s[steps]} --seed {params.s[seed]}"
-        " --soft-masks --trajectory {params.traj} --out {output:q} > {log:q} 2>&1"
+        " {params.classes} --soft-masks --trajectory {params.traj}"
+        " --out {output:q} > {log:q} 2>&1"
