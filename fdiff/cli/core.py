@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -49,8 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=int, nargs="*", help="class labels, cycled (conditional)")
     p.add_argument("--soft-masks", action="store_true", help="also store the K soft masks")
     p.add_argument("--trajectory", type=int, nargs="*", help="record x_t at these t (Fig. 10)")
+    p.add_argument("--start", type=int, default=0, help="index of the first image (shard)")
+    p.add_argument("--parts", type=Path, help="finished batches (resume)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("sample-gather", help="concatenate sample shards into one sample file")
+    p.add_argument("--shards", required=True, type=Path, nargs="+", help="shard files (any order)")
+    p.add_argument("--num", type=int, help="the images the shards must hold together")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_sample_gather)
 
     p = sub.add_parser("segment", help="segment real images: noise to t, one pass (Sec. 3.4)")
     p.add_argument("--model", required=True, type=Path)
@@ -138,72 +147,49 @@ def _write_h5(path: Path, arrays: dict[str, np.ndarray], attrs: dict) -> None:
 
 def cmd_sample(args) -> int:
     from fdiff.checkpoint import load_model
-    from fdiff.samplers import ddim_sample, ddpm_sample
-    from fdiff.visual import to_uint8
+    from fdiff.sample_shards import SampleSpec, sample_range, write_samples
 
     if args.num < 1:
         raise FdiffError(f"--num {args.num}: expected a positive number of images")
     device = _device(args.device)
     model, diffusion = load_model(args.model, device)
     cfg = model.cfg
-    if cfg.num_classes and not args.classes:
-        args.classes = list(range(cfg.num_classes))
-    g = torch.Generator(device).manual_seed(args.seed)
-    images, masks, soft, labels = [], [], [], []
-    traj_x, traj_m, traj_t = [], [], []
-    record = set(args.trajectory or [])
-    t0 = time.time()
-    for start in tqdm(range(0, args.num, args.batch_size), desc="sample batches"):
-        n = min(args.batch_size, args.num - start)
-        y = None
-        if cfg.num_classes:
-            y = torch.tensor(
-                [args.classes[(start + i) % len(args.classes)] for i in range(n)], device=device
-            )
-            labels.append(y.cpu().numpy())
-        shape = (n, cfg.in_channels, cfg.resolution, cfg.resolution)
-        if args.sampler == "ddpm":
-            out = ddpm_sample(model, diffusion, shape, y=y, generator=g, record=record)
-        else:
-            out = ddim_sample(model, diffusion, shape, args.steps, y=y, generator=g, record=record)
-        images.append(to_uint8(out.images))
-        if out.masks is not None:
-            masks.append(out.masks.argmax(1).to(torch.uint8).cpu().numpy())
-            if args.soft_masks:
-                soft.append(out.masks.half().cpu().numpy())
-        if start == 0 and out.trajectory:  # the refinement figure needs one batch
-            for t, x, m in out.trajectory:
-                traj_t.append(t)
-                traj_x.append(to_uint8(x))
-                if m is not None:
-                    traj_m.append(m.argmax(1).to(torch.uint8).numpy())
-    arrays = {"images": np.concatenate(images)}
-    if masks:
-        arrays["masks"] = np.concatenate(masks)
-    if soft:
-        arrays["soft_masks"] = np.concatenate(soft)
-    if labels:
-        arrays["labels"] = np.concatenate(labels).astype(np.int64)
-    if traj_t:
-        arrays["trajectory/images"] = np.stack(traj_x)
-        arrays["trajectory/t"] = np.array(traj_t, dtype=np.int64)
-        if traj_m:
-            arrays["trajectory/masks"] = np.stack(traj_m)
+    spec = SampleSpec(
+        sampler=args.sampler,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        classes=tuple(args.classes or ()),
+        soft_masks=args.soft_masks,
+        trajectory=tuple(args.trajectory or ()),
+    )
+    parts = args.parts or args.out.with_name(f".{args.out.name}.parts")
+    stop = args.start + args.num
+    arrays = sample_range(model, diffusion, spec, args.start, stop, device, args.model, parts)
     steps = diffusion.num_timesteps if args.sampler == "ddpm" else args.steps
-    _write_h5(
+    write_samples(
         args.out,
         arrays,
         {
             "checkpoint": str(args.model),
-            "arch": cfg.arch if cfg.arch == "ddpm" else cfg.decoding,
+            "method": cfg.method,
             "sampler": args.sampler,
             "steps": steps,
             "seed": args.seed,
             "num_regions": model.num_regions if cfg.factorized else 0,
+            "start": args.start,
+            "stop": stop,
         },
     )
-    dt = time.time() - t0
-    log.info("%d samples in %.1fs (%.2f images/s) -> %s", args.num, dt, args.num / dt, args.out)
+    shutil.rmtree(parts, ignore_errors=True)
+    log.info("%d samples (images %d..%d) -> %s", args.num, args.start, stop, args.out)
+    return 0
+
+
+def cmd_sample_gather(args) -> int:
+    from fdiff.sample_shards import gather
+
+    gather(args.shards, args.out, args.num)
     return 0
 
 

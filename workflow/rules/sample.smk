@@ -1,16 +1,57 @@
 # Generation: images (and, for the factorized archs, their masks) from each trained model.
+#
+#   RD/samples/shard-{shard}.h5  one shard of the sample set (temporary; its .parts folder
+#                                holds the finished batches while it runs)
+#   RD/samples.h5                 the gathered sample set (FID, consistency)
+#   RD/samples-figure.h5          the figures' samples (soft masks, trajectory)
+
+from pathlib import Path
 
 
-rule sample:
-    # The sample set of FID and mask consistency (Tables 5 and 6).
+def _check_shards():
+    # A shard must start on a batch boundary of the whole set (fdiff.sample_shards).
+    for name, exp in EXPERIMENTS.items():
+        s = exp["sample"]
+        if s["shard_size"] % s["batch_size"]:
+            raise ValueError(
+                f"config: experiments.{name}.sample.shard_size {s['shard_size']} must be a "
+                f"multiple of its batch_size {s['batch_size']}"
+            )
+
+
+_check_shards()
+
+
+def shard_files(w):
+    """The shard files of one sample set: ceil(num / shard_size) of them."""
+    s = experiment(w)["sample"]
+    n = -(-s["num"] // s["shard_size"])
+    return [f"{R}/{w.dataset}-{w.res}/{w.arch}/samples/shard-{i}.h5" for i in range(n)]
+
+
+def shard_range(w):
+    """(first image, number of images) of shard w.shard."""
+    s = experiment(w)["sample"]
+    start = int(w.shard) * s["shard_size"]
+    return start, min(s["shard_size"], s["num"] - start)
+
+
+rule sample_shard:
+    # One shard of the sample set of FID and mask consistency (Tables 5 and 6): images
+    # [shard x shard_size, ...), each batch seeded by its global index, so that the shards
+    # together are one run. Finished batches are kept in the .parts folder: a job stopped by
+    # its time limit resumes there when `retries` reruns it.
     input:
         model=f"{R}/{{dataset}}-{{res}}/{{arch}}/model.pt",
     output:
-        f"{R}/{{dataset}}-{{res}}/{{arch}}/samples.h5",
+        temp(f"{R}/{{dataset}}-{{res}}/{{arch}}/samples/shard-{{shard}}.h5"),
     log:
-        f"{R}/logs/sample/{{dataset}}-{{res}}-{{arch}}.log",
+        f"{R}/logs/sample_shard/{{dataset}}-{{res}}-{{arch}}-{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/sample/{{dataset}}-{{res}}-{{arch}}.tsv"
+        f"{R}/benchmarks/sample_shard/{{dataset}}-{{res}}-{{arch}}-{{shard}}.tsv"
+    wildcard_constraints:
+        shard="[0-9]+",
+    retries: 3
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -21,11 +62,33 @@ rule sample:
         runtime=GPU_RES["runtime"],
     params:
         s=lambda w: experiment(w)["sample"],
+        start=lambda w: shard_range(w)[0],
+        num=lambda w: shard_range(w)[1],
+        parts=lambda w, output: str(Path(output[0]).with_suffix(".parts")),
     shell:
-        "OMP_NUM_THREADS={threads} fdiff sample --model {input.model:q} --num {params.s[num]}"
-        " --sampler {params.s[sampler]} --steps {params.s[steps]}"
+        "OMP_NUM_THREADS={threads} fdiff sample --model {input.model:q} --num {params.num}"
+        " --start {params.start} --sampler {params.s[sampler]} --steps {params.s[steps]}"
         " --batch-size {params.s[batch_size]} --seed {params.s[seed]}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --parts {params.parts:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule sample:
+    # The sample set: its shards gathered in index order (FID and consistency read it).
+    input:
+        shard_files,
+    output:
+        f"{R}/{{dataset}}-{{res}}/{{arch}}/samples.h5",
+    log:
+        f"{R}/logs/sample/{{dataset}}-{{res}}-{{arch}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        **CPU_RESOURCES,
+    params:
+        num=lambda w: experiment(w)["sample"]["num"],
+    shell:
+        "fdiff sample-gather --shards {input:q} --num {params.num} --out {output:q}"
+        " > {log:q} 2>&1"
 
 
 rule sample_figure:

