@@ -45,6 +45,7 @@ def _prepare(args) -> int:
         workers=args.workers,
         seed=args.seed,
         per_class=args.per_class,
+        train_per_class=args.train_per_class,
         masks=Path(args.masks) if args.masks else None,
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
@@ -141,6 +142,8 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=0, help="decoding processes (0: in-process)")
     p.add_argument("--seed", type=int, default=0, help="pixel-imagenet subset / folder split")
     p.add_argument("--per-class", type=int, default=20, help="pixel-imagenet: images per class")
+    p.add_argument("--train-per-class", type=int, default=20,
+                   help="pixel-imagenet: train images per class, disjoint from test")  # fmt: skip
     p.add_argument("--masks", help="folder: parallel folder of masks")
     p.add_argument("--val-fraction", type=float, default=0.0, help="folder: share to val")
     p.add_argument("--test-fraction", type=float, default=0.0, help="folder: share to test")

@@ -460,6 +460,16 @@ def test_pixel_imagenet_subset(tmp_path):
     labels = read_labels(tmp_path / "p0.h5", "test")
     assert (labels == 0).sum() == 20 and (labels == 1).sum() == 3
     assert set(np.unique(read_masks(tmp_path / "p0.h5", "test"))) == {0, 1}
+    # train: the masks that test left (3 of the first class, none of the second), disjoint
+    train = _names(tmp_path / "p0.h5", "train")
+    assert len(train) == 3 and not set(train) & set(outs[0])
+    assert set(train) | set(outs[0]) >= {f"n01440764/n01440764_{j}" for j in range(23)}
+    assert read_labels(tmp_path / "p0.h5", "train").tolist() == [0, 0, 0]
+    # fewer train images per class leave the test subset as it is
+    h5 = tmp_path / "p0-1.h5"
+    argv = ["prepare", "pixel-imagenet", "--raw", raw, "--res", 12, "--out", h5]
+    assert run(*argv, "--train-per-class", 1) == (0, "")
+    assert _names(h5, "test") == outs[0] and set(_names(h5, "train")) < set(train)
 
 
 # ------------------------------------------------------------------------------- folder

@@ -34,6 +34,7 @@ class PrepareOptions:
     workers: int = 0  # decoding processes (0: in this process)
     seed: int = 0  # pixel-imagenet subset, folder val/test split
     per_class: int = imagenet.PER_CLASS  # pixel-imagenet
+    train_per_class: int = imagenet.TRAIN_PER_CLASS  # pixel-imagenet
     masks: Path | None = None  # folder
     val_fraction: float = 0.0  # folder
     test_fraction: float = 0.0  # folder
@@ -68,7 +69,9 @@ def prepare(
             return imagenet.prepare_npz(raw, res, Path(out))
         p = imagenet.plan(raw)
     elif name == "pixel-imagenet":
-        p = imagenet.pixel_plan(raw, seed=opts.seed, per_class=opts.per_class)
+        p = imagenet.pixel_plan(
+            raw, seed=opts.seed, per_class=opts.per_class, train_per_class=opts.train_per_class
+        )
     elif name == "voc":
         p = voc.plan(raw)
     elif name == "davis":

@@ -14,7 +14,12 @@ Pixel-ImageNet (masks from Zhang et al., CVPR 2020; Google Drive, no checksum): 
 ``masks/<wnid>/<image>.png`` (pixel values separate instances; foreground = any non-zero) and
 ``images/<wnid>/<image>.JPEG``. The paper's protocol keeps a random subset of at most 20
 images per class (seeded); it is written as the ``test`` split with masks and labels (index of
-the wnid among the sorted ``images/`` folders).
+the wnid among the sorted ``images/`` folders: the ImageNet-1k index when ``images/`` holds the
+1000 ILSVRC-2012 train folders). The ``train`` split, which the fixed protocol, the
+DatasetDDPM-unsup K-means and the supervised U-Net fit on, takes at most ``train_per_class``
+(20) further masks per class, drawn from those the test split left (so the two never share an
+image; a class with no masks left has no train images), with a second seeded generator so
+that the test subset of a seed does not depend on it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from fdiff.errors import FdiffError
 log = logging.getLogger(__name__)
 
 PER_CLASS = 20
+TRAIN_PER_CLASS = 20
 
 
 def _class_dirs(folder: Path) -> list[str]:
@@ -137,32 +143,48 @@ def pixel_mask(path: Path) -> np.ndarray:
     return (m != 0).astype(np.uint8)
 
 
-def pixel_plan(raw: Path, seed: int = 0, per_class: int = PER_CLASS) -> Plan:
+def pixel_plan(
+    raw: Path, seed: int = 0, per_class: int = PER_CLASS, train_per_class: int = TRAIN_PER_CLASS
+) -> Plan:
+    """Per class: ``per_class`` seeded masks -> test, up to ``train_per_class`` of the rest ->
+    train (disjoint; see the module docstring)."""
+    if per_class < 1 or train_per_class < 0:
+        raise FdiffError(
+            f"--per-class {per_class} / --train-per-class {train_per_class}: expected >= 1 / >= 0"
+        )
     masks = require(raw / "masks", "Pixel-ImageNet masks/<wnid>/<image>.png")
     images = require(raw / "images", "ImageNet train images/<wnid>/<image>.JPEG")
     wnids = _class_dirs(images)
     index = {w: i for i, w in enumerate(wnids)}
     rng = np.random.default_rng(seed)
-    items = []
+    rng_train = np.random.default_rng([seed, 1])
+    splits: dict[str, list[Item]] = {"train": [], "test": []}
     for w in _class_dirs(masks):
         if w not in index:
             raise FdiffError(f"{masks / w}: no matching class folder {images / w}")
         mask_files = _files(masks / w)
         take = sorted(rng.choice(len(mask_files), min(per_class, len(mask_files)), replace=False))
+        rest = np.setdiff1d(np.arange(len(mask_files)), take)
+        train = sorted(rng_train.permutation(rest)[:train_per_class].tolist())
         by_stem = {p.stem: p for p in _files(images / w)}
-        for k in take:
-            m = mask_files[k]
-            if m.stem not in by_stem:
-                raise FdiffError(f"{m}: no image {images / w / m.stem}.JPEG for this mask")
-            items.append(Item(by_stem[m.stem], m, label=index[w], name=f"{w}/{m.stem}"))
-    if not items:
+        for split, chosen in (("test", take), ("train", train)):
+            for k in chosen:
+                m = mask_files[k]
+                if m.stem not in by_stem:
+                    raise FdiffError(f"{m}: no image {images / w / m.stem}.JPEG for this mask")
+                splits[split].append(Item(by_stem[m.stem], m, label=index[w], name=f"{w}/{m.stem}"))
+    if not splits["test"]:
         raise FdiffError(f"{masks}: no masks found (expected masks/<wnid>/<image>.png)")
     return Plan(
         dataset="pixel-imagenet",
-        splits={"test": items},
+        splits=splits,
         num_classes=2,
         mask_decoder=pixel_mask,
         labels=True,
         sources={"masks": "local Pixel-ImageNet (no published checksum)"},
-        extra={"class_names": wnids, "subset": f"at most {per_class} per class, seed {seed}"},
+        extra={
+            "class_names": wnids,
+            "subset": f"test: at most {per_class} per class, seed {seed}; train: at most "
+            f"{train_per_class} per class of the remaining masks, seed [{seed}, 1]",
+        },
     )
