@@ -4,10 +4,15 @@
   config and saved in every checkpoint, so a run stopped and resumed ends with exactly the weights
   of an uninterrupted one (on the same device and world size).
 - Checkpoints are written atomically every ``checkpoint_every`` steps and on SIGTERM/SIGUSR1
-  (what SLURM sends before the time limit); after such a signal training exits with
-  :data:`EXIT_PREEMPTED` so the workflow resubmits the job, which resumes.
+  (what SLURM sends at the time limit or on preemption). After such a signal the ranks agree on
+  the step to stop at (fdiff.distributed.agree), rank 0 writes one checkpoint and then the
+  marker RUN_DIR/.preempted holding that checkpoint's step, and every process exits with
+  :data:`EXIT_PREEMPTED`. The workflow tells a preemption from a failure by that marker, never
+  by a launcher's exit code (torchrun exits 1 either way).
 - Under torchrun (WORLD_SIZE > 1) the model is wrapped in DDP and the configured batch is the
-  global batch; rank 0 alone writes files.
+  global batch, split over the ranks; rank 0 alone writes files; every rank's RNG state is in
+  the checkpoint. Resumed on another world size, the ranks' RNGs are re-derived from
+  (seed, step, rank) with a warning: training continues, but no longer bit-exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import math
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -33,6 +37,14 @@ from fdiff import checkpoint as ckpt
 from fdiff.config import RunConfig, to_plain
 from fdiff.data.loader import collate, uint8_to_float
 from fdiff.diffusion import GaussianDiffusion
+from fdiff.distributed import (
+    DistInfo,
+    agree,
+    barrier,
+    derived_seed,
+    gather_objects,
+    init_distributed,
+)
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path, write_text
 from fdiff.models import build_model
@@ -41,6 +53,7 @@ from fdiff.nn import set_activation_checkpointing
 log = logging.getLogger(__name__)
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: checkpoint saved after SIGTERM/SIGUSR1, rerun to resume
+PREEMPTED_MARKER = ".preempted"  # RUN_DIR/.preempted: the step of the checkpoint saved on a signal
 METRICS_FIELDS = ["step", "loss", "lr", "images_per_s", "elapsed_s"]
 
 
@@ -109,28 +122,6 @@ class StepBatchSampler(Sampler[list[int]]):
         return max(0, self.total - self.start)
 
 
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device) -> DistInfo:
-    """Join the torchrun process group when WORLD_SIZE > 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-    return DistInfo(dist.get_rank(), dist.get_world_size())
-
-
 class _SignalFlag:
     """Records SIGTERM/SIGUSR1 so the loop can checkpoint between steps."""
 
@@ -144,12 +135,22 @@ class _SignalFlag:
                 self._old[s] = signal.signal(s, self._handle)
         return self
 
+    def __bool__(self) -> bool:
+        return self.signum is not None
+
     def _handle(self, signum, frame):
         self.signum = signum
 
     def __exit__(self, *exc):
         for s, h in self._old.items():
             signal.signal(s, h)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers: SLURM signals every process of the step, and a worker killed by
+    SIGTERM would turn a clean preemption into a crash of the main process."""
+    for s in (signal.SIGTERM, signal.SIGUSR1):
+        signal.signal(s, signal.SIG_IGN)
 
 
 class Trainer:
@@ -160,7 +161,7 @@ class Trainer:
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
         self.model_path = self.out / "model.pt"
         self.device = resolve_device(cfg.train.device)
-        self.dist = init_distributed(self.device)
+        self.dist: DistInfo = init_distributed(self.device)
         tc = cfg.train
         torch.manual_seed(tc.seed + self.dist.rank)  # dropout
         self.model = build_model(cfg.model).to(self.device)
@@ -193,10 +194,22 @@ class Trainer:
             )
 
     # -- state ---------------------------------------------------------------------------------
-    def state(self) -> dict:
+    def rng_state(self) -> dict:
+        """This rank's RNG states: dropout (torch, cuda) and training draws (timesteps, noise)."""
         rng = {"torch": torch.get_rng_state(), "train": self.gen.get_state().cpu()}
         if self.cuda:
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+            rng["cuda"] = torch.cuda.get_rng_state(self.device).cpu()
+        return rng
+
+    def set_rng_state(self, rng: dict) -> None:
+        torch.set_rng_state(rng["torch"].cpu())
+        self.gen.set_state(rng["train"].cpu())
+        if self.cuda and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), self.device)
+
+    def state(self) -> dict:
+        """The training state; a collective under torchrun (every rank's RNG is gathered)."""
+        ranks = gather_objects(self.rng_state())
         return {
             "format": ckpt.TRAIN_FORMAT,
             "config": self.cfg.to_dict(),
@@ -205,15 +218,20 @@ class Trainer:
             "optimizer": self.opt.state_dict(),
             "step": self.step,
             "bad_steps": self.bad_steps,
-            "rng": rng,
+            "rng": ranks[0],  # rank 0 (a one-process run reads only this)
+            "rng_ranks": ranks,  # every rank's, in rank order
+            "world_size": self.dist.world,
         }
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, preempted: bool = False) -> None:
+        """All ranks call it; rank 0 writes. On a signal, the marker follows the checkpoint."""
+        state = self.state()
         if self.dist.main:
-            ckpt.save(self.state(), self.ckpt_path)
-            log.info("checkpoint: step %d -> %s", self.step, self.ckpt_path)
-        if self.dist.world > 1:
-            dist.barrier()
+            ckpt.save(state, self.ckpt_path)
+            log.info("rank 0: checkpoint: step %d -> %s", self.step, self.ckpt_path)
+            if preempted:
+                write_text(self.out / PREEMPTED_MARKER, f"{self.step}\n")
+        barrier()
 
     def resume(self) -> bool:
         """Load ``checkpoints/last.pt`` if the run directory has one."""
@@ -235,12 +253,30 @@ class Trainer:
         self.ema.load_state_dict(s["ema"])
         self.opt.load_state_dict(s["optimizer"])
         self.step, self.bad_steps = int(s["step"]), int(s.get("bad_steps", 0))
-        torch.set_rng_state(s["rng"]["torch"].cpu())
-        self.gen.set_state(s["rng"]["train"].cpu())
-        if self.cuda and "cuda" in s["rng"]:
-            torch.cuda.set_rng_state(s["rng"]["cuda"].cpu(), self.device)
-        log.info("resumed %s at step %d", self.out, self.step)
+        ranks = s.get("rng_ranks", [s["rng"]])
+        if len(ranks) == self.dist.world:
+            self.set_rng_state(ranks[self.dist.rank])
+        else:
+            self.rederive_rng(len(ranks))
+        log.info("rank %d: resumed %s at step %d", self.dist.rank, self.out, self.step)
         return True
+
+    def rederive_rng(self, saved_world: int) -> None:
+        """Resumed on another world size: each rank's RNGs restart from (seed, step, rank).
+
+        The data order (a function of the step) and the global batch stay those of the run; the
+        timesteps, noise and flips drawn from here on differ from an uninterrupted run's."""
+        if self.dist.main:
+            log.warning(
+                "%s was saved by %d processes and resumes on %d: the RNG states of the ranks "
+                "are re-derived from (train.seed, step %d, rank); training continues with the "
+                "same data order and global batch, but is no longer bit-identical to an "
+                "uninterrupted run",
+                self.ckpt_path, saved_world, self.dist.world, self.step,
+            )  # fmt: skip
+        seed = derived_seed(self.cfg.train.seed, self.step, self.dist.rank)
+        torch.manual_seed(seed)
+        self.gen.manual_seed(seed)
 
     def write_model(self) -> Path:
         """The final EMA weights as ``model.pt`` (docs/contracts.md)."""
@@ -301,11 +337,19 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> Path:
+        """Train to ``train.steps``; raises :class:`Preempted` after a signal's checkpoint."""
+        # from here on a signal is only recorded: the loop checkpoints and stops on it
+        with _SignalFlag() as stop:
+            return self._run(stop)
+
+    def _run(self, stop: _SignalFlag) -> Path:
         tc = self.cfg.train
         if self.dist.main:
             self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / PREEMPTED_MARKER).unlink(missing_ok=True)  # this attempt's verdict
             write_text(self.out / "config.yaml", self.cfg.to_yaml())
         self.resume()
+        barrier()  # rank 0 has swept the run directory before anyone goes on
         if self.step >= tc.steps:
             log.info("%s: already trained for %d steps", self.out, self.step)
             return self.write_model()
@@ -321,6 +365,7 @@ class Trainer:
             num_workers=tc.num_workers,
             pin_memory=self.cuda,
             persistent_workers=tc.num_workers > 0,
+            worker_init_fn=_ignore_stop_signals,
             collate_fn=collate,  # uint8 batches of fdiff.data.loader pass without a copy
         )
         self.model.train()
@@ -331,12 +376,20 @@ class Trainer:
         t_start = t_log = time.time()
         losses: list[float] = []
         # the bar is closed before any error propagates, so the error is the last line printed
-        with bar, _SignalFlag() as stop:
+        first = True
+        with bar:
             for x0, y in loader:
                 x0 = x0.to(self.device, non_blocking=True)
                 if x0.dtype == torch.uint8:  # the fast loader: convert on the device
                     x0 = uint8_to_float(x0)
                 y = y.to(self.device) if self.cfg.model.num_classes > 0 else None
+                if first:
+                    log.info(
+                        "rank %d/%d (local %d) on %s: step %d, batch [%s] of global %d",
+                        self.dist.rank, self.dist.world, self.dist.local_rank, self.dist.node,
+                        self.step, " x ".join(map(str, x0.shape)), tc.batch_size,
+                    )  # fmt: skip
+                    first = False
                 losses.append(self.train_step(x0, y))
                 self.step += 1
                 bar.update(1)
@@ -354,14 +407,15 @@ class Trainer:
                     losses, t_log = [], now
                 if tc.sample_every and self.step % tc.sample_every == 0 and self.dist.main:
                     self.sample_grid()
+                if agree(bool(stop), self.device) and self.step < tc.steps:
+                    self.save_checkpoint(preempted=True)
+                    why = signal.Signals(stop.signum).name if stop else "another rank's signal"
+                    raise Preempted(
+                        f"rank {self.dist.rank}: {why}: all {self.dist.world} ranks stopped "
+                        f"after step {self.step}; checkpoint saved to {self.ckpt_path}"
+                    )
                 if self.step % tc.checkpoint_every == 0 or self.step == tc.steps:
                     self.save_checkpoint()
-                if stop.signum is not None:
-                    self.save_checkpoint()
-                    raise Preempted(
-                        f"signal {signal.Signals(stop.signum).name} at step {self.step}: "
-                        f"checkpoint saved to {self.ckpt_path}"
-                    )
         return self.write_model()
 
     @torch.no_grad()
