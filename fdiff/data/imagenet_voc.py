@@ -16,7 +16,7 @@ DAVIS-2017 has no class labels at all; ``--condition davis-names`` reads the cla
 sequence name (``<sequence>/<frame>``) through :data:`DAVIS_KEYWORDS` (``car-shadow`` -> a
 car, ``dog-agility`` -> a dog); a sequence that names no known object is conditioned on the
 representative of VOC ``person`` (most DAVIS sequences film people). This is a heuristic, stated
-as such in the figure's caption and docs/data.md.
+as such in docs/data.md.
 """
 
 from __future__ import annotations

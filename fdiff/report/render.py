@@ -4,8 +4,11 @@ The CSV holds one line per table row: ``group`` (Tables 5 and 7), ``method``, ``
 ("computed", "quoted: CITATION" or "not run") and the value columns, one digit more than the
 LaTeX; a missing value is "-". The LaTeX is a ``table`` environment around a booktabs
 ``tabular`` rendered by pandas' ``Styler.to_latex``; quoted rows carry a dagger, the best
-value of each column (within each row group) is ``\\textbf``, the caption states the protocol.
-It needs only the ``booktabs`` package.
+value of each column (within each row group) is ``\\textbf``. The caption is the table's
+title (LaTeX numbers it); the protocol is stated once per group of rows in notes under the
+tabular, as the paper's tables do. A table wider than the text (Tables 5 and 7) is scaled down
+to the text width. It needs the ``booktabs`` and ``graphicx`` packages
+(:data:`LATEX_PACKAGES`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from fdiff.io import write_text
 from fdiff.report.tables import Table, decimals, latex_escape
 
 MISSING = "-"
+LATEX_PACKAGES = ("booktabs", "graphicx")
+FIT_TO_WIDTH = r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi" + "\n"
 
 
 def _fmt(value: float, metric: str, extra: int = 0) -> str:
@@ -54,7 +59,8 @@ def table_csv(table: Table) -> str:
 
 
 def table_latex(table: Table) -> str:
-    """The LaTeX text of ``table`` (booktabs; best values bold; caption with the protocol)."""
+    """The LaTeX text of ``table`` (booktabs; best values bold; the title as caption, the
+    protocol notes under the tabular)."""
     body = formatted(table)
     if table.grouped:
         index = pd.MultiIndex.from_arrays([table.rows["group"], table.rows["latex"]])
@@ -80,7 +86,20 @@ def table_latex(table: Table) -> str:
     )
     quoted = table.rows["source"].str.startswith("quoted")
     blocks = list(zip(table.rows["group"], quoted, strict=True))
-    return _midrules_between_blocks(text, blocks, n_index + body.shape[1])
+    text = _midrules_between_blocks(text, blocks, n_index + body.shape[1])
+    # Scaled down to the text width only where it is wider (Tables 5 and 7).
+    text = text.replace("\\begin{tabular}", "\\sbox0{%\n\\begin{tabular}", 1)
+    text = text.replace("\\end{tabular}\n", "\\end{tabular}%\n}%\n" + FIT_TO_WIDTH, 1)
+    return text.replace("\\end{table}", _notes_latex(table) + "\\end{table}", 1)
+
+
+def _notes_latex(table: Table) -> str:
+    """The notes under the tabular: one footnote-size paragraph, left-aligned."""
+    if not table.notes:
+        return ""
+    body = " ".join(latex_escape(n) for n in table.notes)
+    body = body.replace("dagger", "dagger ($^\\dagger$)", 1)
+    return "\\par\\smallskip{\\footnotesize\\raggedright " + body + "\\par}\n"
 
 
 def _midrules_between_blocks(text: str, blocks: list[tuple[str, bool]], ncols: int) -> str:

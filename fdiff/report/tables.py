@@ -135,16 +135,21 @@ SPECS: dict[int, TableSpec] = {
 class Table:
     """A finished table: values in display units (percent; FID as is), NaN = "-".
 
+    ``caption``: the table's title (the paper's caption and the dataset). ``notes``: lines
+    under the table stating the protocol once per group of rows that share it, the dagger and
+    the "-" conventions.
+
     ``values``: rows x columns. ``metric``: the metric of every cell (direction and format).
     ``rows``: per row ``label``, ``latex`` label, ``source`` ("computed" or "quoted: ...") and
     ``group`` ("" when the table has no row groups).
     """
 
     number: int
-    caption: str
+    caption: str  # a sentence or two; LaTeX adds "Table N:" itself
     values: pd.DataFrame
     metric: pd.DataFrame
     rows: pd.DataFrame
+    notes: tuple[str, ...] = ()  # the protocol, once per group of rows (under the table)
 
     @property
     def grouped(self) -> bool:
@@ -212,32 +217,46 @@ def display_value(metric: str, value: float) -> float:
 # -- captions -----------------------------------------------------------------------------------
 
 
-def _assignment_text(p: Mapping[str, object], multiclass: bool) -> str:
-    if p.get("protocol") == "fixed":
-        fit = p.get("fit_split") or p.get("split")
-        how = "Hungarian matching of regions to classes" if multiclass else "one foreground set"
-        assign = p.get("assignment")
-        return f"{how} fixed for the whole split ({assign}, chosen on {fit})"
-    if multiclass:
-        return "Hungarian matching of regions to classes per image"
-    return "per image (best subset of regions as foreground, IEM's flip)"
+ASSIGNMENT_NOTES = {
+    ("per_image", False): "per-image: the best subset of the K regions is the foreground of each "
+    "image (IEM's flip)",
+    ("per_image", True): "per-image: regions matched to classes by the Hungarian algorithm in "
+    "each image",
+    ("fixed", False): "fixed: one subset of the K regions is the foreground of every image, "
+    "chosen on the {fit} split",
+    ("fixed", True): "fixed: one Hungarian matching of regions to classes for every image, "
+    "chosen on the {fit} split",
+}
+
+
+def seg_protocol_parts(r: Result) -> dict[str, str]:
+    """How a segmentation result was obtained, by aspect: ``data`` (images scored), ``method``
+    (t, K) and ``assignment`` (the region-assignment protocol)."""
+    p = r.protocol
+    data = f"{p.get('n', '?')} {p.get('split', '?')} images"
+    if r.dataset:
+        data += f" of {DATASET_NAMES.get(r.dataset, r.dataset)}"
+    out = {"data": f"scores on {data}"}
+    method = []
+    if p.get("t") is not None:
+        method.append(f"one-step segmentation at t = {p['t']}")
+    if p.get("num_regions") == 1:
+        method.append("K = 1 region (every pixel foreground, under either protocol)")
+    elif p.get("num_regions"):
+        method.append(f"K = {p['num_regions']} regions")
+    if method:
+        out["method"] = ", ".join(method)
+    name = str(p.get("protocol") or "")
+    key = (name, "miou" in r.metrics)
+    if key in ASSIGNMENT_NOTES and p.get("num_regions") != 1:
+        fit = p.get("fit_split") or p.get("split") or "?"
+        out["assignment"] = ASSIGNMENT_NOTES[key].format(fit=fit)
+    return out
 
 
 def seg_protocol_text(r: Result) -> str:
     """One clause describing how a segmentation result was obtained."""
-    p = r.protocol
-    parts = [f"{p.get('n', '?')} {p.get('split', '?')} images"]
-    if r.dataset:
-        parts[0] += f" of {DATASET_NAMES.get(r.dataset, r.dataset)}"
-    if p.get("t") is not None:
-        parts.append(f"one-step segmentation at t = {p['t']}")
-    if p.get("num_regions") == 1:
-        parts.append("K = 1 region (every pixel foreground, under either protocol)")
-        return ", ".join(parts)
-    if p.get("num_regions"):
-        parts.append(f"K = {p['num_regions']} regions")
-    parts.append("region assignment " + _assignment_text(p, "miou" in r.metrics))
-    return ", ".join(parts)
+    return "; ".join(seg_protocol_parts(r).values())
 
 
 def sample_protocol_text(r: Result) -> str:
@@ -254,12 +273,41 @@ def sample_protocol_text(r: Result) -> str:
     )
 
 
-def _caption(spec: TableSpec, clauses: dict[str, list[str]], notes: list[str], title: str) -> str:
-    text = [f"Table {spec.number}: {title}"]
-    for clause, labels in clauses.items():
-        text.append(f"{', '.join(dict.fromkeys(labels))}: {clause}.")
-    text += notes
-    return " ".join(text)
+class Protocols:
+    """The protocol clauses of a table's rows, collected by aspect, stated once per group.
+
+    ``add(aspect, text, label)`` records that row ``label`` was obtained by ``text``;
+    :meth:`notes` gives one line per distinct text of an aspect, naming the rows only when the
+    rows of that aspect differ, or when a method clause holds for some rows only (never for the
+    assignment: the row labels name it).
+    """
+
+    ASPECTS = ("data", "fid", "consistency", "method", "assignment")
+
+    def __init__(self) -> None:
+        self.by_aspect: dict[str, dict[str, list[str]]] = {a: {} for a in self.ASPECTS}
+
+    def add(self, aspect: str, text: str, label: str) -> None:
+        self.by_aspect[aspect].setdefault(text, []).append(label)
+
+    def add_seg(self, r: Result, label: str) -> None:
+        for aspect, text in seg_protocol_parts(r).items():
+            self.add(aspect, text, label)
+
+    def notes(self, all_labels: Sequence[str]) -> list[str]:
+        out = []
+        everyone = set(all_labels)
+        for aspect in self.ASPECTS:
+            groups = self.by_aspect[aspect]
+            for text, labels in groups.items():
+                labels = list(dict.fromkeys(labels))
+                sentence = text[0].upper() + text[1:]
+                once = len(groups) == 1 and (aspect != "method" or set(labels) >= everyone)
+                if aspect == "assignment" or once:
+                    out.append(f"{sentence}.")
+                else:
+                    out.append(f"{', '.join(labels)}: {text}.")
+        return out
 
 
 # -- builders -----------------------------------------------------------------------------------
@@ -314,8 +362,12 @@ def _title(spec: TableSpec, dataset: str | None) -> str:
     return f"{spec.title} on {here} (the paper's Table {spec.number} is on {paper})."
 
 
-def _record(label: str, latex: str, source: str, group: str, values) -> dict:
-    return {"label": label, "latex": latex, "source": source, "group": group, "values": values}
+def _record(label: str, latex: str, source: str, group: str, values, base: str = "") -> dict:
+    """One row; ``base``: the row's label without the protocol tag (notes name rows by it)."""
+    return {
+        "label": label, "latex": latex, "source": source, "group": group, "values": values,
+        "base": base or label,
+    }  # fmt: skip
 
 
 def _quoted_label(q: QuotedRow) -> tuple[str, str]:
@@ -328,23 +380,23 @@ def _quoted_source(q: QuotedRow) -> str:
     return f"quoted: {q.citation}; from {q.quoted_from}"
 
 
-def _finish(spec, records, metrics_of_cells, headers, clauses, notes, title) -> Table:
+def _finish(spec, records, metrics_of_cells, headers, protocols, notes, title) -> Table:
     values = pd.DataFrame([r["values"] for r in records], columns=headers, dtype=float)
     metric = pd.DataFrame(metrics_of_cells, columns=headers)
     rows = pd.DataFrame(
         [{k: r[k] for k in ("label", "latex", "source", "group")} for r in records],
         columns=["label", "latex", "source", "group"],
     )
-    text = [f"Table {spec.number}: {title}"]
-    text += [f"{', '.join(dict.fromkeys(labels))}: {clause}." for clause, labels in clauses.items()]
+    computed = [r["base"] for r in records if r["source"] == "computed"]
+    lines = protocols.notes(computed)
     if (rows["source"].str.startswith("quoted")).any():
-        text.append(
-            "Rows marked with a dagger are quoted from the paper (source column of the CSV), "
+        lines.append(
+            "Rows marked with a dagger are quoted from their papers (source column of the CSV), "
             "not recomputed."
         )
-    text += notes
-    text.append('"-": not run in this configuration, or not reported.')
-    return Table(spec.number, " ".join(text), values, metric, rows)
+    lines += notes
+    lines.append('"-": not run in this configuration, or not reported.')
+    return Table(spec.number, title, values, metric, rows, tuple(lines))
 
 
 def build_method_table(
@@ -368,7 +420,7 @@ def build_method_table(
     }
     suffix = len(protocols) > 1
     records: list[dict] = []
-    clauses: dict[str, list[str]] = {}
+    protocols = Protocols()
     for rs in spec.rows:
         if rs.key == QUOTED:
             for q in quoted:
@@ -384,7 +436,7 @@ def build_method_table(
         for r in res:
             if r.kind in ("fid", "consistency"):
                 extra.update(r.metrics)
-                clauses.setdefault(sample_protocol_text(r), []).append(rs.label)
+                protocols.add(r.kind, sample_protocol_text(r), rs.label)
         by_protocol: dict[str, Result] = {}
         for r in seg:
             name = _protocol_name(r)
@@ -400,13 +452,13 @@ def build_method_table(
             got = dict(extra)
             if r is not None:
                 got.update(r.metrics)
-                clauses.setdefault(seg_protocol_text(r), []).append(label)
+                protocols.add_seg(r, rs.label)
             vals = [display_value(m, got[m]) if m in got else np.nan for m in spec.metrics]
             source = "computed" if got else "not run"
-            records.append(_record(label, latex, source, "", vals))
+            records.append(_record(label, latex, source, "", vals, rs.label))
     headers = [METRIC_HEADERS[m] for m in spec.metrics]
     cells = [list(spec.metrics)] * len(records)
-    return _finish(spec, records, cells, headers, clauses, notes, _title(spec, dataset))
+    return _finish(spec, records, cells, headers, protocols, notes, _title(spec, dataset))
 
 
 def _column_name(experiment: str) -> str:
@@ -425,7 +477,7 @@ def build_grouped_table(
 ) -> Table:
     """Tables 5 and 7: a row group per metric, a row per method, fixed columns."""
     results = _read_inputs(spec, inputs)
-    clauses: dict[str, list[str]] = {}
+    protocols = Protocols()
     cells: dict[tuple[str, str], dict[str, float]] = {}  # (row label, column) -> metrics
     labels = {x.key: x for x in spec.rows}
     columns = list(spec.columns)
@@ -439,8 +491,8 @@ def build_grouped_table(
                 if r.kind not in ("fid", "consistency"):
                     raise FdiffError(f"table 5: {r.path}: expected a fid or consistency JSON")
                 cells.setdefault((row, col), {}).update(r.metrics)
-                clauses.setdefault(sample_protocol_text(r), []).append(
-                    f"{labels[row].label} {_column_name(col)}"
+                protocols.add(
+                    r.kind, sample_protocol_text(r), f"{labels[row].label} {_column_name(col)}"
                 )
         headers = [_column_name(c) for c in columns]
     else:
@@ -461,7 +513,7 @@ def build_grouped_table(
                 for c, m in r.per_class.items():
                     cells.setdefault((key, c), {}).update(m)
                 cells.setdefault((key, "mean"), {}).update(r.metrics)
-                clauses.setdefault(seg_protocol_text(r), []).append(labels[key].label)
+                protocols.add_seg(r, labels[key].label)
         headers = list(columns)
     quoted = read_literature(literature, spec.number) if literature else []
     records, metric_cells = [], []
@@ -480,7 +532,13 @@ def build_grouped_table(
             label, latex = _quoted_label(q)
             records.append(_record(label, latex, _quoted_source(q), group, vals))
             metric_cells.append([m] * len(columns))
-    return _finish(spec, records, metric_cells, headers, clauses, [], _title(spec, dataset))
+    notes = []
+    if spec.number == 7 and results:
+        notes.append(
+            "Each image is segmented by the class-conditional ImageNet model under the ImageNet "
+            "class that its dominant VOC class maps to (fdiff/data/imagenet_voc.json)."
+        )
+    return _finish(spec, records, metric_cells, headers, protocols, notes, _title(spec, dataset))
 
 
 def build_table(
