@@ -128,7 +128,8 @@ def rehearsal_config(
     cfg["inception_weights"] = f"{results}/cache/inception.pth"
     cfg["gpu_resources"] = dict(GPU_RES)
     cfg["cpu_resources"] = dict(CPU_RES)
-    classes = list(paper.get("figures", {}).get("classes", []))
+    fig = paper.get("figures", {})
+    classes = max([fig.get("classes", []), fig.get("generation_classes", [])], key=len)
     names = {}
     experiments = {}
     for name, exp in paper["experiments"].items():

@@ -1,8 +1,8 @@
 """Miniatures of every dataset of the paper plan, in their real archive layouts.
 
-The downloadable ones (Flowers, CUB, VOC) are written as the archives their hosts serve, under
-``www/<dataset>/``, to be served from a loopback HTTP server (``FDIFF_MIRROR``) with their md5s
-in a registry override (``FDIFF_REGISTRY``); the ones that cannot be downloaded (FFHQ,
+The downloadable ones (Flowers, CUB, VOC, DAVIS) are written as the archives their hosts serve,
+under ``www/<dataset>/``, to be served from a loopback HTTP server (``FDIFF_MIRROR``) with their
+md5s in a registry override (``FDIFF_REGISTRY``); the ones that cannot be downloaded (FFHQ,
 CelebAMask-HQ, ImageNet, Pixel-ImageNet) are placed in ``RAW/<name>`` as a user would. The
 file formats follow tests/data/test_data_sources.py (and its helpers in tests/data/datahelp.py).
 
@@ -20,7 +20,7 @@ import numpy as np
 from scipy.io import savemat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from datahelp import make_tar, md5, rand_image, save, save_palette  # noqa: E402
+from datahelp import make_tar, make_zip, md5, rand_image, save, save_palette  # noqa: E402
 
 # ImageNet WordNet ids in the standard 1000-class order: tench (0), ostrich (9), Pekinese
 # (154), papillon (157), tabby (281) and, for VOC's mapping, airliner (404) and tabby's
@@ -123,6 +123,29 @@ def build_voc(www: Path, work: Path, n_train=2) -> dict:
     return {"voc": {"VOCtrainval_11-May-2012.tar": {"md5": md5(tar)}}}
 
 
+def build_davis(www: Path, work: Path) -> dict:
+    """DAVIS-2017-trainval-480p.zip under www/davis: two val sequences and a train one, 3
+    frames each, two objects per frame. DAVIS publishes no checksum: none in the override."""
+    rng = np.random.default_rng(3)
+    src, out = work / "davis-src", www / "davis"
+    root = src / "DAVIS"
+    seqs = {"bear": "val", "car-shadow": "val", "blackswan": "train"}
+    for seq in seqs:
+        for t in range(3):
+            save(rand_image(rng, 36, 64), root / "JPEGImages" / "480p" / seq / f"{t:05d}.jpg")
+            m = np.zeros((36, 64), np.uint8)
+            m[6:30, 8:30], m[6:30, 34:56] = 1, 2
+            save_palette(m, root / "Annotations" / "480p" / seq / f"{t:05d}.png")
+    (root / "ImageSets" / "2017").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val"):
+        (root / "ImageSets" / "2017" / f"{split}.txt").write_text(
+            "\n".join(s for s, v in seqs.items() if v == split) + "\n"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    make_zip(out / "DAVIS-2017-trainval-480p.zip", src, "DAVIS")
+    return {}
+
+
 def place_ffhq(raw: Path, n_train=8, n_val=4) -> None:
     """RAW/ffhq: thumbnails128x128/00000/*.png and ffhq-dataset-v2.json (with their md5s)."""
     rng = np.random.default_rng(4)
@@ -191,6 +214,7 @@ def build_all(www: Path, raw: Path, work: Path) -> dict:
     registry.update(build_flowers(www, work))
     registry.update(build_cub(www, work))
     registry.update(build_voc(www, work))
+    registry.update(build_davis(www, work))
     place_ffhq(raw)
     place_celebamask(raw)
     place_imagenet(raw)

@@ -93,7 +93,7 @@ def rehearsal(tmp_path_factory):
     log = tmp / "snakemake.log"
     t0 = time.time()
     try:
-        r = snakemake("all", "--cores", "2", "--workflow-profile", "none",
+        r = snakemake("all", "-p", "--cores", "2", "--workflow-profile", "none",
                       "--configfile", str(tmp / "rehearsal.yaml"), "--keep-going",
                       env=env, timeout=3600, log=log)  # fmt: skip
     finally:

@@ -1,0 +1,89 @@
+"""The rehearsal config (fdiff.rehearsal): config/config.yaml with only its sizes shrunk, and a
+dry run of it that plans every rule of the paper plan (seconds; the real run is
+test_rehearsal.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fdiff.rehearsal import load_paper_config, main, rehearsal_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def configs():
+    paper = load_paper_config()
+    return paper, rehearsal_config(paper, "/tmp/r/results", "/tmp/r/raw", "wheel.whl")
+
+
+def test_only_sizes_shrink(configs):
+    paper, small = configs
+    assert len(small["experiments"]) == len(paper["experiments"])
+    for (name, p), (new, s) in zip(paper["experiments"].items(), small["experiments"].items(),
+                                   strict=True):  # fmt: skip
+        assert new == f"{p['dataset']}-{s['res']}" and s["res"] < p["res"], name
+        for key in ("dataset", "archs", "ablations", "evaluations", "consistency", "fid"):
+            assert s[key] == p[key], (name, key)
+        assert s["model"]["preset"] == "tiny"
+        for key in ("num_regions", "num_classes"):
+            assert s["model"].get(key) == p["model"].get(key)
+        assert s["train"]["steps"] < p["train"]["steps"]
+        assert (
+            s["train"]["lr"] == p["train"]["lr"]
+            and s["train"]["ema_rate"] == p["train"]["ema_rate"]
+        )
+        # torchrun stays torchrun (2 CPU processes, one node); one GPU stays one process
+        multi = p["launch"]["nodes"] > 1 or p["launch"]["gpus_per_node"] > 1
+        assert s["launch"]["gpus_per_node"] == (2 if multi else 0)
+        assert s["launch"]["nodes"] == 1
+        # several shards per sample set, on batch boundaries
+        assert s["sample"]["num"] // s["sample"]["shard_size"] >= 2
+        assert s["sample"]["shard_size"] % s["sample"]["batch_size"] == 0
+        assert s["sample"]["sampler"] == p["sample"]["sampler"]
+        t = s["diffusion"]["timesteps"]
+        assert 0 < s["segment"]["t"] < t and max(s["figure_samples"]["trajectory"]) <= t
+    # the two resolutions stay distinct, and so do the experiments' names
+    assert len({e["res"] for e in small["experiments"].values()}) == len(
+        {e["res"] for e in paper["experiments"].values()}
+    )
+    assert {k: v["experiment"] is None for k, v in small["tables"].items()} == {
+        k: v["experiment"] is None for k, v in paper["tables"].items()
+    }
+    assert small["datasets"] == paper["datasets"]
+
+
+def test_cli_writes_a_valid_config(tmp_path):
+    out = tmp_path / "r.yaml"
+    assert main(["--out", str(out), "--results", str(tmp_path / "r"), "--raw", "raw"]) == 0
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load(out.read_text())
+    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"))
+    assert cfg["results"] == str(tmp_path / "r")
+
+
+@pytest.mark.workflow
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
+def test_rehearsal_plans_every_rule_of_the_paper_plan(tmp_path):
+    from test_rehearsal import job_stats
+
+    out = tmp_path / "r.yaml"
+    main(["--out", str(out), "--results", str(tmp_path / "r"), "--raw", str(tmp_path / "raw")])
+
+    def plan(*args):
+        cmd = ["snakemake", "-n", "--workflow-profile", "none", "--cores", "2", "all", *args]
+        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return job_stats(r.stdout + r.stderr)
+
+    paper, small = plan(), plan("--configfile", str(out))
+    assert set(small) == set(paper)
+    for rule in ("train", "run_config", "prepare", "download", "table", "fid", "sample"):
+        assert small[rule] == paper[rule], rule
+    assert small["sample_shard"] == 2 * small["sample"] < paper["sample_shard"]
