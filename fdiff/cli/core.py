@@ -10,14 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from fdiff.config import ARCH_VARIANTS, RunConfig, model_config_from_dict
 from fdiff.errors import FdiffError
-from fdiff.io import atomic_path
 
 log = logging.getLogger("fdiff")
 
@@ -70,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--soft-masks", action="store_true")
+    p.add_argument(
+        "--resize", action="store_true", help="segment images of another resolution (resized)"
+    )
     p.add_argument("--condition", default="labels", choices=["labels", "voc-masks", "davis-names"],
                    help="class of each image for a class-conditional model: the file's labels, "
                    "or mapped to ImageNet (fdiff/data/imagenet_voc.py)")  # fmt: skip
@@ -136,15 +135,6 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _write_h5(path: Path, arrays: dict[str, np.ndarray], attrs: dict) -> None:
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for key, value in arrays.items():
-            chunks = (1, *value.shape[1:]) if value.ndim >= 3 else None
-            f.create_dataset(key, data=value, chunks=chunks)
-        for key, value in attrs.items():
-            f.attrs[key] = value
-
-
 def cmd_sample(args) -> int:
     from fdiff.checkpoint import load_model
     from fdiff.sample_shards import SampleSpec, sample_range, write_samples
@@ -195,56 +185,33 @@ def cmd_sample_gather(args) -> int:
 
 def cmd_segment(args) -> int:
     from fdiff.checkpoint import load_model
-    from fdiff.data.loader import H5ImageDataset
-    from fdiff.samplers import segment
+    from fdiff.predictions import write_segmentation
+    from fdiff.segmentation import check_segmentable, segment_split, split_resolution
 
     device = _device(args.device)
     model, diffusion = load_model(args.model, device)
-    if not model.cfg.factorized:
-        raise FdiffError(
-            f"{args.model}: a standard DDPM has no mask generator; use a factorized model"
-        )
-    data = H5ImageDataset(args.data, args.split)
-    g = torch.Generator(device).manual_seed(args.seed)
-    masks, soft = [], []
+    res = split_resolution(args.data, args.split)
+    check_segmentable(model, res, args.resize, args.model, args.data)
     mapped = None
     if model.cfg.num_classes:
         from fdiff.data.imagenet_voc import condition_labels
 
         mapped = condition_labels(args.data, args.split, args.condition)
     t0 = time.time()
-    for start in tqdm(range(0, len(data), args.batch_size), desc=f"segment t={args.t}"):
-        idx = list(range(start, min(start + args.batch_size, len(data))))
-        x0, labels = data.get_batch(idx)
-        if mapped is not None:  # zero-shot: the class mapped from the image's masks or name
-            labels = torch.from_numpy(mapped[idx])
-        y = None
-        if model.cfg.num_classes:  # class-conditional: segment under the image's own label
-            if (labels < 0).any():
-                raise FdiffError(
-                    f"{args.data}: /{args.split}/labels missing; a class-conditional model "
-                    "needs each image's class to segment it"
-                )
-            y = labels.to(device)
-        m = segment(model, diffusion, x0.to(device), args.t, y=y, generator=g)
-        masks.append(m.argmax(1).to(torch.uint8).cpu().numpy())
-        if args.soft_masks:
-            soft.append(m.half().cpu().numpy())
-    arrays = {"masks": np.concatenate(masks)}
-    if soft:
-        arrays["soft_masks"] = np.concatenate(soft)
-    _write_h5(
-        args.out,
-        arrays,
-        {
-            "data": str(args.data),
-            "split": args.split,
-            "t": args.t,
-            "num_regions": model.num_regions,
-            "method": "factorized" if model.cfg.decoding == "shared" else model.cfg.decoding,
-            "checkpoint": str(args.model),
-        },
-    )
-    dt = time.time() - t0
-    log.info("%d images in %.1fs (%.1f images/s) -> %s", len(data), dt, len(data) / dt, args.out)
+    out = segment_split(
+        model, diffusion, args.data, args.split, args.t, batch_size=args.batch_size,
+        seed=args.seed, device=device, labels=mapped, resize=args.resize, soft=args.soft_masks,
+    )  # fmt: skip
+    attrs = {
+        "data": str(args.data),
+        "split": args.split,
+        "t": args.t,
+        "num_regions": model.num_regions,
+        "method": model.cfg.method,
+        "checkpoint": str(args.model),
+        "model_resolution": model.cfg.resolution,
+    }
+    write_segmentation(args.out, out.masks, attrs, soft_masks=out.soft)
+    dt, n = time.time() - t0, len(out.masks)
+    log.info("%d images in %.1fs (%.1f images/s) -> %s", n, dt, n / dt, args.out)
     return 0

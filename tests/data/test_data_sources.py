@@ -470,6 +470,10 @@ def test_pixel_imagenet_subset(tmp_path):
     argv = ["prepare", "pixel-imagenet", "--raw", raw, "--res", 12, "--out", h5]
     assert run(*argv, "--train-per-class", 1) == (0, "")
     assert _names(h5, "test") == outs[0] and set(_names(h5, "train")) < set(train)
+    # every mask in test: an empty train split is an error, and nothing is written
+    rc, err = run(*argv[:-1], tmp_path / "none.h5", "--per-class", 23)
+    assert rc == 2 and "train split" in err and "--per-class 23" in err
+    assert not (tmp_path / "none.h5").exists()
 
 
 # ------------------------------------------------------------------------------- folder

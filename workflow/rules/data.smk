@@ -57,8 +57,15 @@ rule prepare:
     params:
         raw=lambda w: raw_dir(w.dataset),
         kind=lambda w: dataset_kind(w.dataset),
+        # Pixel-ImageNet: its test and train subsets (docs/data.md).
+        subset=lambda w: (
+            f"--per-class {DATASETS[w.dataset]['per_class']}"
+            f" --train-per-class {DATASETS[w.dataset]['train_per_class']}"
+            if dataset_kind(w.dataset) == "pixel-imagenet"
+            else ""
+        ),
     shell:
-        "fdiff prepare {params.kind} --raw {params.raw:q} --res {wildcards.res}"
+        "fdiff prepare {params.kind} --raw {params.raw:q} --res {wildcards.res} {params.subset}"
         " --out {output:q} > {log:q} 2>&1"
 
 

@@ -175,6 +175,11 @@ def pixel_plan(
                 splits[split].append(Item(by_stem[m.stem], m, label=index[w], name=f"{w}/{m.stem}"))
     if not splits["test"]:
         raise FdiffError(f"{masks}: no masks found (expected masks/<wnid>/<image>.png)")
+    if train_per_class and not splits["train"]:
+        raise FdiffError(
+            f"{masks}: no class has more than --per-class {per_class} masks, so the train split "
+            "(fixed protocol, K-means, supervised U-Net) would be empty: lower --per-class"
+        )
     return Plan(
         dataset="pixel-imagenet",
         splits=splits,
