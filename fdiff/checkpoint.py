@@ -10,6 +10,8 @@ Two kinds, both plain dicts of tensors and primitives (see docs/contracts.md):
 from __future__ import annotations
 
 import pickle
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +47,33 @@ def load(path: str | Path, expected_format: str, map_location="cpu") -> dict[str
     path = Path(path)
     if not path.is_file():
         raise FdiffError(f"{path}: checkpoint not found")
+    with open(path, "rb") as f:
+        legacy = f.read(1) == b"\x80"  # a bare pickle stream (torch's legacy format)
+    if not legacy and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise FdiffError(
+            f"{path}: corrupt checkpoint: not the zip archive that torch.save writes "
+            f"({path.stat().st_size} bytes; truncated, overwritten or another kind of file)"
+        )
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise FdiffError(
-            f"{path}: not a weights-only checkpoint (refused, never unpickled): "
-            f"{str(e).splitlines()[0][:200]}"
-        ) from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise FdiffError(f"{path}: unreadable or truncated checkpoint ({e})") from None
+        raise FdiffError(f"{path}: {_unpickling_reason(str(e))}") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise FdiffError(f"{path}: corrupt or truncated checkpoint ({first})") from None
     if not isinstance(obj, dict) or obj.get("format") != expected_format:
         found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise FdiffError(f"{path}: expected a {expected_format!r} file, found {found!r}")
     return obj
+
+
+def _unpickling_reason(message: str) -> str:
+    """One line for torch's weights-only refusal (the global or pickle operation it refused),
+    without PyTorch's advice to load with ``weights_only=False``."""
+    m = re.search(r"Unsupported (global: GLOBAL \S+|operand \d+)", message)
+    if m:
+        return f"not a weights-only checkpoint (refused, never unpickled): {m.group(0)}"
+    return "corrupt checkpoint: its pickled contents do not load"
 
 
 def model_state(
@@ -66,7 +82,7 @@ def model_state(
     """The model file's contents."""
     return {
         "format": MODEL_FORMAT,
-        "arch": model_cfg.arch if model_cfg.arch == "ddpm" else model_cfg.decoding,
+        "arch": model_cfg.method,
         "model": to_plain(model_cfg),
         "diffusion": to_plain(diffusion_cfg),
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},

@@ -86,6 +86,14 @@ class ModelConfig:
     def factorized(self) -> bool:
         return self.arch == "factorized"
 
+    @property
+    def method(self) -> str:
+        """The model's method label: its key in :data:`ARCH_VARIANTS` (``ddpm``, ``factorized``,
+        ``concat``, ``mask_hmid``, ``unshared``), the one name that model files, sample and
+        segmentation files, summaries, metric rows and tables use."""
+        arch = "ddpm" if self.arch == "ddpm" else self.decoding
+        return "factorized" if arch == "shared" else arch
+
 
 @dataclass(frozen=True)
 class DiffusionConfig:

@@ -18,12 +18,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from fdiff.errors import FdiffError
-from fdiff.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +122,7 @@ def interpolate_to_h5(req: InterpolationRequest, out: str | Path) -> Interpolati
     index_b, t, mode, seed, num_regions``."""
     from fdiff.checkpoint import load_model
     from fdiff.data.loader import H5ImageDataset
+    from fdiff.predictions import region_map, soft_masks, write_arrays
     from fdiff.visual import to_uint8
 
     model, diffusion = load_model(req.model, req.device)
@@ -156,8 +155,8 @@ def interpolate_to_h5(req: InterpolationRequest, out: str | Path) -> Interpolati
     k = 0
     if res.masks is not None:
         k = res.masks.shape[1]
-        arrays["masks"] = res.masks.argmax(1).to(torch.uint8).numpy()
-        arrays["soft_masks"] = res.masks.half().numpy()
+        arrays["masks"] = region_map(res.masks)
+        arrays["soft_masks"] = soft_masks(res.masks)
     attrs = {
         "checkpoint": str(req.model),
         "data": str(req.data),
@@ -169,10 +168,7 @@ def interpolate_to_h5(req: InterpolationRequest, out: str | Path) -> Interpolati
         "seed": req.seed,
         "num_regions": k,
     }
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-        for key, value in arrays.items():
-            f.create_dataset(key, data=value)
-        f.attrs.update(attrs)
+    write_arrays(out, arrays, attrs)
     log.info("interpolation of %s[%d] and [%d] at t=%d, %d frames -> %s", req.split,
              req.index_a, req.index_b, req.t, len(res.lambdas), out)  # fmt: skip
     return res

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path
+from fdiff.predictions import region_map, soft_masks, write_arrays
 
 log = logging.getLogger("fdiff")
 
@@ -87,17 +88,15 @@ def draw_batch(model, diffusion, spec: SampleSpec, start: int, n: int, device) -
         res = ddim_sample(model, diffusion, shape, spec.steps, y=y, generator=g, record=record)
     out["images"] = to_uint8(res.images)
     if res.masks is not None:
-        out["masks"] = res.masks.argmax(1).to(torch.uint8).cpu().numpy()
+        out["masks"] = region_map(res.masks)
         if spec.soft_masks:
-            out["soft_masks"] = res.masks.half().cpu().numpy()
+            out["soft_masks"] = soft_masks(res.masks)
     if res.trajectory:
         out["trajectory/t"] = np.array([t for t, _, _ in res.trajectory], dtype=np.int64)
         out["trajectory/images"] = np.stack([to_uint8(x) for _, x, _ in res.trajectory])
         ms = [m for _, _, m in res.trajectory if m is not None]
         if ms:
-            out["trajectory/masks"] = np.stack(
-                [m.argmax(1).to(torch.uint8).cpu().numpy() for m in ms]
-            )
+            out["trajectory/masks"] = np.stack([region_map(m) for m in ms])
     return out
 
 
@@ -178,13 +177,8 @@ def _concat(chunks: list[dict]) -> dict:
 
 
 def write_samples(path: Path, arrays: dict, attrs: dict) -> None:
-    """Write a sample file atomically (chunked one image per chunk)."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for key, value in arrays.items():
-            chunks = (1, *value.shape[1:]) if value.ndim >= 3 else None
-            f.create_dataset(key, data=value, chunks=chunks)
-        for key, value in attrs.items():
-            f.attrs[key] = value
+    """Write a sample file atomically (chunked one image per chunk): fdiff.predictions."""
+    write_arrays(path, arrays, attrs)
 
 
 def gather(shards: list[Path], out: Path, num: int | None = None) -> int:

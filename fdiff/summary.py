@@ -43,7 +43,7 @@ def summarize(cfg: ModelConfig, preset: str = "custom") -> ModelSummary:
         model = build_model(cfg)
     groups = parameter_groups(model)
     masks = forward_flops(model, cfg, masks_only=True) / 1e9 if cfg.factorized else None
-    arch = cfg.arch if cfg.arch == "ddpm" else f"factorized/{cfg.decoding}"
+    arch = cfg.method
     return ModelSummary(
         preset, arch, groups, sum(groups.values()), forward_flops(model, cfg) / 1e9, masks
     )

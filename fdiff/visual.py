@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from skimage.segmentation import find_boundaries
 
 from fdiff.io import atomic_path
+from fdiff.predictions import region_map
 
 # One colour per region index, shared by every figure (colour-blind-friendly Okabe-Ito order).
 REGION_COLOURS = np.array(
@@ -37,10 +39,21 @@ def colorize(regions: np.ndarray) -> np.ndarray:
     return REGION_COLOURS[np.asarray(regions) % len(REGION_COLOURS)]
 
 
-def overlay(images: np.ndarray, regions: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend region colours over uint8 images [N x H x W x 3]."""
-    mixed = (1 - alpha) * images.astype(np.float32) + alpha * colorize(regions).astype(np.float32)
-    return mixed.round().astype(np.uint8)
+def overlay(
+    images: np.ndarray, regions: np.ndarray, alpha: float = 0.5, outline: bool = True
+) -> np.ndarray:
+    """Blend region colours over uint8 images [N x H x W x 3] and, with ``outline``, draw each
+    region's outline (its pixels next to another region, skimage's ``find_boundaries``) in the
+    full region colour, so that regions stay apart where the blend is faint."""
+    regions = np.asarray(regions)
+    colours = colorize(regions)
+    mixed = (1 - alpha) * images.astype(np.float32) + alpha * colours.astype(np.float32)
+    out = mixed.round().astype(np.uint8)
+    if outline:
+        for i in range(len(out)):
+            edge = find_boundaries(regions[i].astype(np.int16), mode="inner", background=-1)
+            out[i][edge] = colours[i][edge]
+    return out
 
 
 def grid(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
@@ -63,5 +76,5 @@ def save_sample_grid(images: torch.Tensor, masks: torch.Tensor | None, path: str
     """Generated images (top row) and, for factorized models, their region maps (bottom)."""
     rows = [to_uint8(images)]
     if masks is not None:
-        rows.append(colorize(masks.argmax(1).cpu().numpy()))
+        rows.append(colorize(region_map(masks)))
     save_png(grid(rows), path)

@@ -273,7 +273,7 @@ def run_kmeans_baseline(
     """Fit on ``data``'s ``fit_split``; label ``split`` of ``data`` (or the ``samples`` file);
     write a segmentation file to ``out``. Returns the masks [N x H x W]."""
     from fdiff.checkpoint import load_model
-    from fdiff.metrics.h5files import write_segmentation
+    from fdiff.predictions import write_segmentation
 
     model, diffusion = load_model(model_path, cfg.device)
     if getattr(model.cfg, "factorized", False):

@@ -195,7 +195,7 @@ def segment_supervised(
     """Write the supervised model's class maps of a dataset split as a segmentation file."""
     import h5py
 
-    from fdiff.metrics.h5files import write_segmentation
+    from fdiff.predictions import write_segmentation
 
     model = load_seg_model(seg_model, device)
     H5ImageDataset(data, split)  # validates the split against the schema
@@ -239,8 +239,8 @@ def consistency(
     """Mask consistency of ``samples`` (their own masks, or those of ``masks``)."""
     import h5py
 
-    from fdiff.metrics.h5files import read_prediction
     from fdiff.metrics.segmentation import SegProtocol, multiclass_metrics
+    from fdiff.predictions import read_prediction
 
     pred = read_prediction(masks or samples)
     model = load_seg_model(seg_model, device)

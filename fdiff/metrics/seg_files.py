@@ -24,7 +24,6 @@ import numpy as np
 from fdiff.data.hdf5 import read_attrs, read_masks
 from fdiff.errors import FdiffError
 from fdiff.io import write_text
-from fdiff.metrics.h5files import file_attrs, read_prediction
 from fdiff.metrics.segmentation import (
     PROTOCOLS,
     BinarySegResult,
@@ -36,6 +35,7 @@ from fdiff.metrics.segmentation import (
     multiclass_from_confusion,
     multiclass_metrics,
 )
+from fdiff.predictions import file_attrs, method_of, read_prediction
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,6 @@ class EvalRequest:
     fit_pred: Path | None = None
     fit_split: str = "train"
     per_class: bool = False  # multi-class only: one row per class (images holding it)
-
-
-def _checked(pred: np.ndarray, gt: np.ndarray, pred_path: Path, gt_where: str) -> None:
-    if pred.shape != gt.shape:
-        raise FdiffError(
-            f"{pred_path}: masks are {pred.shape} but {gt_where} holds {gt.shape}: expected one "
-            "predicted [H, W] map per ground-truth mask, same order and resolution"
-        )
 
 
 def _t_of(attrs: dict) -> int | None:
@@ -85,54 +77,104 @@ class _Loaded:
     ignore_index: int | None
 
 
+_NEEDS_FIT = (
+    "--protocol fixed on a binary set needs --fit-pred TRAIN_MASKS.h5 (the same method's masks "
+    "of the {split} split): the foreground regions are chosen there, not on the evaluated images"
+)
+
+
+def num_classes_of(attrs: dict, gt: np.ndarray, ignore_index: int | None) -> int:
+    """C: the dataset file's ``num_classes``, else the largest scored class id + 1 (ground-truth
+    pixels equal to ``ignore_index`` do not count)."""
+    c = int(attrs.get("num_classes", 0) or 0)
+    if c:
+        return c
+    scored = gt if ignore_index is None else gt[gt != ignore_index]
+    return int(scored.max()) + 1 if scored.size else 1
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What predictions of one dataset split are scored against: masks [N x H x W], the number
+    of classes C and the ignored ground-truth value."""
+
+    gt: np.ndarray
+    num_classes: int
+    ignore_index: int | None
+
+
+def read_truth(data: str | Path, split: str, limit: int = 0) -> Truth:
+    """The ground truth of ``data``'s ``split`` (the first ``limit`` images; 0: all)."""
+    attrs = read_attrs(data)
+    gt = read_masks(data, split)
+    gt = gt[:limit] if limit > 0 else gt
+    ignore = ignore_index_of(attrs)
+    return Truth(gt, num_classes_of(attrs, gt, ignore), ignore)
+
+
+def score(
+    pred: np.ndarray,
+    truth: Truth,
+    protocol: SegProtocol,
+    multiclass: bool,
+    fit: tuple[np.ndarray, np.ndarray] | None = None,
+) -> BinarySegResult | MultiClassSegResult:
+    """Score region maps pred [N x H x W] against ``truth`` under ``protocol``: binary Acc / IoU
+    / DICE or multi-class Acc / mIoU; ``fit`` = (masks, ground truth) of the fitting split for
+    the ``fixed`` protocol. ``fdiff eval-seg`` and the t sweep both score here."""
+    k, ignore = protocol.num_regions, truth.ignore_index
+    if multiclass:
+        fit_arg = fit if protocol.assignment == "fixed" else None
+        return multiclass_metrics(
+            pred, truth.gt, k, truth.num_classes, protocol, fit=fit_arg, ignore_index=ignore
+        )
+    fg = None
+    if protocol.assignment == "fixed":
+        if fit is None:
+            raise FdiffError(_NEEDS_FIT.format(split="fitting"))
+        fg = fit_foreground_subset(*fit, k, ignore_index=ignore)
+    return binary_metrics(pred, truth.gt, k, protocol, foreground=fg, ignore_index=ignore)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """The arrays of one request: masks [N x H x W] and, for ``fixed``, the fitting pair."""
+
+    pred: np.ndarray
+    truth: Truth
+    fit: tuple[np.ndarray, np.ndarray] | None
+    protocol: SegProtocol
+    method: str
+
+
 def _load(req: EvalRequest) -> _Loaded:
     if req.protocol not in PROTOCOLS:
         raise FdiffError(f"--protocol {req.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
-    pred = read_prediction(req.pred)
-    gt = read_masks(req.data, req.split)
-    _checked(pred.masks, gt, req.pred, f"{req.data}:/{req.split}/masks")
+    pred = read_prediction(req.pred, against=(req.data, req.split))
+    truth = read_truth(req.data, req.split)
     k = pred.num_regions
     fit = None
     if req.fit_pred is not None:
-        fit_pred = read_prediction(req.fit_pred)
-        fit_gt = read_masks(req.data, req.fit_split)
-        _checked(fit_pred.masks, fit_gt, req.fit_pred, f"{req.data}:/{req.fit_split}/masks")
+        fit_pred = read_prediction(req.fit_pred, against=(req.data, req.fit_split))
         k = max(k, fit_pred.num_regions)
-        fit = (fit_pred.masks, fit_gt)
+        fit = (fit_pred.masks, read_masks(req.data, req.fit_split))
+    elif req.protocol == "fixed" and not req.multiclass:
+        raise FdiffError(_NEEDS_FIT.format(split=req.fit_split))
     protocol = SegProtocol(
         split=req.split,
         assignment=req.protocol,
-        n=len(gt),
+        n=len(truth.gt),
         num_regions=k,
         t=_t_of(pred.attrs),
         fit_split=(req.fit_split if fit else req.split) if req.protocol == "fixed" else None,
     )
-    attrs = read_attrs(req.data)
-    ignore = ignore_index_of(attrs)
-    scored = gt if ignore is None else gt[gt != ignore]
-    c = int(attrs.get("num_classes", 0) or 0) or (int(scored.max()) + 1 if scored.size else 1)
-    return _Loaded(pred.masks, gt, fit, protocol, c, ignore)
+    return _Loaded(pred.masks, truth, fit, protocol, method_of(pred.attrs, req.pred))
 
 
 def evaluate(req: EvalRequest) -> BinarySegResult | MultiClassSegResult:
     """Score ``req.pred`` against ``req.data``'s ``req.split`` masks."""
     ld = _load(req)
-    pred, gt, fit, protocol, k = ld.pred, ld.gt, ld.fit, ld.protocol, ld.protocol.num_regions
-    if req.multiclass:
-        fit_arg = fit if req.protocol == "fixed" else None
-        return multiclass_metrics(
-            pred, gt, k, ld.num_classes, protocol, fit=fit_arg, ignore_index=ld.ignore_index
-        )
-    fg = None
-    if req.protocol == "fixed":
-        if fit is None:
-            raise FdiffError(
-                "--protocol fixed on a binary set needs --fit-pred TRAIN_MASKS.h5 (the same "
-                f"method's masks of the {req.fit_split} split): the foreground regions are chosen "
-                "there, not on the evaluated images"
-            )
-        fg = fit_foreground_subset(*fit, k, ignore_index=ld.ignore_index)
-    return binary_metrics(pred, gt, k, protocol, foreground=fg, ignore_index=ld.ignore_index)
+    return score(ld.pred, ld.truth, ld.protocol, req.multiclass, ld.fit)
 
 
 def evaluate_per_class(req: EvalRequest) -> list[tuple[int, MultiClassSegResult]]:
@@ -149,13 +191,11 @@ def evaluate_per_class(req: EvalRequest) -> list[tuple[int, MultiClassSegResult]
             "Hungarian matching of regions to classes)"
         )
     ld = _load(req)
-    k, c = ld.protocol.num_regions, ld.num_classes
-    conf = confusion_per_image(ld.pred, ld.gt, k, c, ld.ignore_index).numpy()  # [N, K, C]
+    k, c, ignore = ld.protocol.num_regions, ld.truth.num_classes, ld.truth.ignore_index
+    conf = confusion_per_image(ld.pred, ld.truth.gt, k, c, ignore).numpy()  # [N, K, C]
     fit_conf = None
     if req.protocol == "fixed":
-        fit_conf = (
-            conf if ld.fit is None else confusion_per_image(*ld.fit, k, c, ld.ignore_index).numpy()
-        )
+        fit_conf = conf if ld.fit is None else confusion_per_image(*ld.fit, k, c, ignore).numpy()
     present = conf.sum(1) > 0  # [N, C]: image n holds class c
     out = []
     for cls in range(1, c):
@@ -178,6 +218,11 @@ def class_names(attrs: dict, num_classes: int) -> list[str]:
     if isinstance(names, list) and len(names) >= num_classes:
         return [str(v) for v in names]
     return [str(i) for i in range(num_classes)]
+
+
+def dataset_name(attrs: dict, data: str | Path) -> str:
+    """The ``dataset`` column: the dataset file's ``dataset`` attribute, else its file name."""
+    return str(attrs.get("dataset") or Path(data).stem)
 
 
 def result_row(
@@ -229,9 +274,9 @@ def per_class_to_csv(req: EvalRequest, out: str | Path) -> list[dict[str, object
     ``num_regions``) atomically; returns the rows."""
     start = time.monotonic()
     results = evaluate_per_class(req)
-    pattrs, dattrs = file_attrs(req.pred), read_attrs(req.data)
-    method = str(pattrs.get("method") or pattrs.get("arch") or req.pred.stem)
-    dataset = str(dattrs.get("dataset") or req.data.stem)
+    dattrs = read_attrs(req.data)
+    method = method_of(file_attrs(req.pred), req.pred)
+    dataset = dataset_name(dattrs, req.data)
     names = class_names(dattrs, max(cls for cls, _ in results) + 1)
     rows = []
     for cls, result in results:
@@ -257,10 +302,10 @@ def per_class_to_csv(req: EvalRequest, out: str | Path) -> list[dict[str, object
 def eval_seg_to_csv(req: EvalRequest, out: str | Path) -> dict[str, object]:
     """Run :func:`evaluate` and write its one-row CSV atomically; returns the row."""
     start = time.monotonic()
-    result = evaluate(req)
-    pattrs, dattrs = file_attrs(req.pred), read_attrs(req.data)
-    method = str(pattrs.get("method") or pattrs.get("arch") or req.pred.stem)
-    row = result_row(result, method, str(dattrs.get("dataset") or req.data.stem))
+    ld = _load(req)
+    result = score(ld.pred, ld.truth, ld.protocol, req.multiclass, ld.fit)
+    method = ld.method
+    row = result_row(result, method, dataset_name(read_attrs(req.data), req.data))
     write_text(out, rows_to_csv([row]))
     log.info(
         "%s on %s/%s (%s, %d images, K=%d) in %.2f s: %s",

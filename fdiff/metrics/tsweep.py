@@ -2,9 +2,9 @@
 
 For every t, each image x0 [N x 3 x H x W] is noised to x_t (Eq. 1) with a fixed seed, passed
 once through the encoder, middle block and mask generator (Sec. 3.4,
-:func:`fdiff.samplers.segment`), and its argmax region map is scored with the same metrics as
-``fdiff eval-seg`` (binary Acc / IoU / DICE or multi-class Acc / mIoU, either protocol). One
-CSV row per t.
+:func:`fdiff.segmentation.segment_split`, the loop of ``fdiff segment``), and its region map is
+scored by :func:`fdiff.metrics.seg_files.score`, the function of ``fdiff eval-seg`` (binary
+Acc / IoU / DICE or multi-class Acc / mIoU, either protocol). One CSV row per t.
 """
 
 from __future__ import annotations
@@ -14,21 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm import tqdm
-
 from fdiff.data.hdf5 import read_attrs, read_masks
-from fdiff.data.loader import H5ImageDataset
 from fdiff.errors import FdiffError
-from fdiff.metrics.seg_files import ignore_index_of, result_row, rows_to_csv
-from fdiff.metrics.segmentation import (
-    PROTOCOLS,
-    SegProtocol,
-    binary_metrics,
-    fit_foreground_subset,
-    multiclass_metrics,
-)
+from fdiff.metrics.seg_files import dataset_name, read_truth, result_row, rows_to_csv, score
+from fdiff.metrics.segmentation import PROTOCOLS, SegProtocol
 
 log = logging.getLogger(__name__)
 
@@ -50,86 +39,41 @@ class SweepConfig:
     device: str = "cpu"
 
 
-def segment_split(
-    model: torch.nn.Module,
-    diffusion,
-    data: str | Path,
-    split: str,
-    t: int,
-    limit: int = 0,
-    batch_size: int = 64,
-    seed: int = 0,
-    device: str = "cpu",
-) -> np.ndarray:
-    """Region maps [N x H x W] uint8 of a dataset split, segmented at step ``t``."""
-    from fdiff.samplers import segment
-
-    ds = H5ImageDataset(data, split)
-    n = len(ds) if limit <= 0 else min(limit, len(ds))
-    g = torch.Generator(device).manual_seed(seed)
-    out = []
-    for start in tqdm(range(0, n, batch_size), desc=f"segment {split} t={t}", leave=False):
-        x0, labels = ds.get_batch(range(start, min(start + batch_size, n)))
-        y = None
-        if getattr(model.cfg, "num_classes", 0):
-            if (labels < 0).any():
-                raise FdiffError(f"{data}: /{split}/labels missing; the model is class-conditional")
-            y = labels.to(device)
-        m = segment(model, diffusion, x0.to(device), t, y=y, generator=g)
-        out.append(m.argmax(1).to(torch.uint8).cpu().numpy())
-    return np.concatenate(out)
-
-
 def run_sweep(model_path: str | Path, data: str | Path, cfg: SweepConfig) -> list[dict]:
     """One metrics row per t (columns of ``fdiff eval-seg`` with ``t`` filled in)."""
     from fdiff.checkpoint import load_model
+    from fdiff.segmentation import check_segmentable, segment_split, split_resolution
 
     if cfg.protocol not in PROTOCOLS:
         raise FdiffError(f"--protocol {cfg.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
     model, diffusion = load_model(model_path, cfg.device)
-    if not getattr(model.cfg, "factorized", False):
-        raise FdiffError(f"{model_path}: a standard DDPM has no mask generator to sweep")
-    k = model.cfg.num_regions
-    method = "factorized" if model.cfg.decoding == "shared" else model.cfg.decoding
-    attrs = read_attrs(data)
-    gt = read_masks(data, cfg.split)
-    fit_gt = read_masks(data, cfg.fit_split) if cfg.protocol == "fixed" else None
-    if cfg.limit > 0:
-        gt = gt[: cfg.limit]
-        fit_gt = None if fit_gt is None else fit_gt[: cfg.limit]
-    num_classes = int(attrs.get("num_classes", 0) or 0) or int(gt.max()) + 1
-    ignore = ignore_index_of(attrs)  # VOC's void pixels: left out of every score
+    check_segmentable(model, split_resolution(data, cfg.split), False, model_path, data)
+    fixed = cfg.protocol == "fixed"
+    truth = read_truth(data, cfg.split, cfg.limit)
+    fit_gt = read_masks(data, cfg.fit_split)[: cfg.limit or None] if fixed else None
+    dataset = dataset_name(read_attrs(data), data)
     kw = dict(limit=cfg.limit, batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device)
     rows = []
     for t in cfg.ts:
         start = time.monotonic()
-        pred = segment_split(model, diffusion, data, cfg.split, t, **kw)
-        fit_pred = None
-        if cfg.protocol == "fixed":
-            fit_pred = segment_split(model, diffusion, data, cfg.fit_split, t, **kw)
+        pred = segment_split(model, diffusion, data, cfg.split, t, **kw).masks
+        fit = None
+        if fixed:
+            fit = (segment_split(model, diffusion, data, cfg.fit_split, t, **kw).masks, fit_gt)
         protocol = SegProtocol(
             split=cfg.split,
             assignment=cfg.protocol,
-            n=len(gt),
-            num_regions=k,
+            n=len(truth.gt),
+            num_regions=model.num_regions,
             t=t,
-            fit_split=cfg.fit_split if cfg.protocol == "fixed" else None,
+            fit_split=cfg.fit_split if fixed else None,
         )
-        if cfg.multiclass:
-            fit = None if fit_pred is None else (fit_pred, fit_gt)
-            result = multiclass_metrics(
-                pred, gt, k, num_classes, protocol, fit=fit, ignore_index=ignore
-            )
-        else:
-            fg = None
-            if fit_pred is not None:
-                fg = fit_foreground_subset(fit_pred, fit_gt, k, ignore_index=ignore)
-            result = binary_metrics(pred, gt, k, protocol, foreground=fg, ignore_index=ignore)
-        row = result_row(result, method, str(attrs.get("dataset", Path(data).stem)))
-        rows.append(row)
+        result = score(pred, truth, protocol, cfg.multiclass, fit)
+        rows.append(result_row(result, model.cfg.method, dataset))
         log.info(
-            "t=%d: acc %.4f (%d images in %.1f s)", t, result.acc, len(gt), time.monotonic() - start
-        )
+            "t=%d: acc %.4f (%d images in %.1f s)", t, result.acc, len(pred),
+            time.monotonic() - start,
+        )  # fmt: skip
     return rows
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
@@ -35,8 +34,10 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from fdiff.data.hdf5 import read_images  # noqa: E402
 from fdiff.errors import FdiffError  # noqa: E402
 from fdiff.io import atomic_path  # noqa: E402
+from fdiff.predictions import file_attrs, has_array, read_array, read_prediction  # noqa: E402
 from fdiff.visual import REGION_COLOURS, colorize, overlay  # noqa: E402
 
 DPI = 100
@@ -52,24 +53,8 @@ FORMATS = ("png", "pdf")
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _read(path: str | Path, key: str, what: str) -> np.ndarray:
-    path = Path(path)
-    if not path.is_file():
-        raise FdiffError(f"{path}: no such file (expected {what})")
-    with h5py.File(path, "r") as f:
-        if key not in f:
-            raise FdiffError(f"{path}: no dataset '{key}' (expected {what})")
-        return f[key][()]
-
-
-def _attrs(path: str | Path) -> dict:
-    with h5py.File(path, "r") as f:
-        return {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-
-
-def _has(path: str | Path, key: str) -> bool:
-    with h5py.File(path, "r") as f:
-        return key in f
+# prediction, samples and interpolation files are read through their owner, fdiff.predictions
+_read, _attrs, _has = read_array, file_attrs, has_array
 
 
 def _pick(n_available: int, indices: Sequence[int] | None, num: int, path) -> list[int]:
@@ -182,12 +167,8 @@ def segmentation_figure(
     ``classes`` (datasets with labels; Fig. 6): show images of these classes, an equal share
     of ``num`` each; classes without images are skipped, and with none at all the first images
     are shown (the title says which)."""
-    images = _read(data, f"{split}/images", f"the {split} images of a dataset")
-    masks = _read(pred, "masks", "predicted region maps (segmentation HDF5)")
-    if len(masks) != len(images) or masks.shape[1:] != images.shape[1:3]:
-        raise FdiffError(
-            f"{pred}: masks {masks.shape} do not match {data}:/{split}/images {images.shape}"
-        )
+    images = read_images(data, split)
+    masks = read_prediction(pred, against=(data, split)).masks  # checks the provenance
     idx = _pick(len(images), indices, num, data)
     shown_classes = []
     if classes and not indices and _has(data, f"{split}/labels"):
