@@ -90,7 +90,7 @@ rule figure_real_segmentation:
     output:
         png=report(
             f"{FIG}/real-segmentation-{{dataset}}-{{res}}.png",
-            caption="../report/segmentation.rst",
+            caption="../report/real-segmentation.rst",
             category="Figures",
         ),
         pdf=f"{FIG}/real-segmentation-{{dataset}}-{{res}}.pdf",
@@ -115,7 +115,7 @@ rule figure_hierarchy:
     output:
         png=report(
             f"{FIG}/hierarchy-{{dataset}}-{{res}}.png",
-            caption="../report/samples.rst",
+            caption="../report/hierarchy.rst",
             category="Figures",
         ),
         pdf=f"{FIG}/hierarchy-{{dataset}}-{{res}}.pdf",
