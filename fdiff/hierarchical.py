@@ -15,12 +15,10 @@ A model option: ``model.sub_regions: K2`` (>= 2) in a run config makes ``build_m
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from fdiff.config import ModelConfig
-from fdiff.models import FactorizedUNet
+from fdiff.networks import FactorizedUNet
 from fdiff.unet import DecoderHalf
 
 
@@ -34,16 +32,15 @@ class HierarchicalFactorizedUNet(FactorizedUNet):
     def __init__(self, cfg: ModelConfig, sub_regions: int = 2):
         if sub_regions < 2:
             raise ValueError(f"sub_regions = {sub_regions}: expected >= 2")
-        k1 = cfg.num_regions
-        # The decoder(s) see K1*K2 joint masks; build the parent with that many regions ...
-        super().__init__(dataclasses.replace(cfg, num_regions=k1 * sub_regions))
-        self.cfg = cfg
-        self.level1_regions, self.sub_regions = k1, sub_regions
-        emb = 4 * cfg.base_channels
-        skips = self.encoder.skip_channels
-        # ... then level 1 predicts K1 masks and level 2 the K1*K2 sub-region logits.
+        self.level1_regions, self.sub_regions = cfg.num_regions, sub_regions
+        # The decoder(s) see the K1*K2 joint masks; the mask generators are built by the hook.
+        super().__init__(cfg, num_regions=cfg.num_regions * sub_regions)
+
+    def build_mask_generator(self, cfg: ModelConfig, emb: int, skips: list[int]) -> None:
+        """Level 1 predicts K1 masks (Eq. 4), level 2 the K1*K2 sub-region logits."""
+        k1, k = self.level1_regions, self.num_regions
         self.mask_generator = DecoderHalf(cfg, emb, skips, k1, zero_head=False)
-        self.mask_generator2 = DecoderHalf(cfg, emb, skips, k1 * sub_regions, zero_head=False)
+        self.mask_generator2 = DecoderHalf(cfg, emb, skips, k, zero_head=False)
 
     def mask_levels(self, h_mid, h_enc, emb) -> tuple[torch.Tensor, torch.Tensor]:
         """(m1 [N x K1 x H x W], joint masks [N x K1*K2 x H x W]), float32."""
