@@ -53,6 +53,7 @@ def _prepare(args) -> int:
         hair_parts=_parts(args.hair_parts),
         splits=_parts(args.splits),
         num_train=args.num_train,
+        npz_wnids=Path(args.npz_wnids) if args.npz_wnids else None,
     )
     counts = prepare(args.name, args.raw, args.res, args.out, opts)
     print(" ".join(f"{k}={v}" for k, v in counts.items()))
@@ -151,6 +152,8 @@ def register(sub) -> None:
     p.add_argument("--hair-parts", help="celebamask: comma-separated parts merged into hair")
     p.add_argument("--splits", help="celebamask: comma-separated subset of train,val,test")
     p.add_argument("--num-train", type=int, default=60_000, help="ffhq without its JSON")
+    p.add_argument("--npz-wnids", help="imagenet npz: the wnid of npz label L on line L "
+                   "(the devkit's map_clsloc.txt): labels -> sorted-wnid order")  # fmt: skip
     p.set_defaults(func=_prepare)
 
     p = sub.add_parser(

@@ -435,6 +435,16 @@ def test_imagenet_folders_and_npz(tmp_path):
     assert np.array_equal(read_images(h5, "train"), want)  # no resize at 64 px
     assert read_labels(h5, "train").tolist() == [0, 1, 2, 999, 4]
     assert read_labels(h5, "val").tolist() == [6, 7]
+    # --npz-wnids: npz label L is the wnid on line L; labels become sorted-wnid indices
+    wn = [f"n{k:08d}" for k in range(1000)][::-1]  # npz label 1 = the last wnid in sorted order
+    (npz / "map_clsloc.txt").write_text("".join(f"{w} {k} c{k}\n" for k, w in enumerate(wn, 1)))
+    h5 = tmp_path / "in64-wnid.h5"
+    argv = ["prepare", "imagenet", "--raw", npz, "--res", 64, "--out", h5]
+    assert run(*argv, "--npz-wnids", npz / "map_clsloc.txt") == (0, "")
+    assert read_labels(h5, "train").tolist() == [999, 998, 997, 0, 995]
+    (npz / "map_clsloc.txt").write_text("n1 1 a\nn2 2 b\n")
+    rc, err = run(*argv[:-1], tmp_path / "bad.h5", "--npz-wnids", npz / "map_clsloc.txt")
+    assert rc == 2 and "2 distinct wnids, expected 1000" in err
 
 
 def test_pixel_imagenet_subset(tmp_path):

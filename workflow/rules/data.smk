@@ -62,7 +62,11 @@ rule prepare:
             f"--per-class {DATASETS[w.dataset]['per_class']}"
             f" --train-per-class {DATASETS[w.dataset]['train_per_class']}"
             if dataset_kind(w.dataset) == "pixel-imagenet"
-            else ""
+            else (
+                f"--npz-wnids {shlex.quote(DATASETS[w.dataset]['npz_wnids'])}"
+                if DATASETS[w.dataset]["npz_wnids"]
+                else ""
+            )
         ),
     shell:
         "fdiff prepare {params.kind} --raw {params.raw:q} --res {wildcards.res} {params.subset}"

@@ -42,6 +42,7 @@ class PrepareOptions:
     hair_parts: tuple[str, ...] | None = None  # celebamask
     splits: tuple[str, ...] | None = None  # celebamask: subset of train, val, test
     num_train: int = ffhq.NUM_TRAIN  # ffhq without its JSON
+    npz_wnids: Path | None = None  # imagenet npz: wnid of each npz label (map_clsloc.txt)
 
 
 def prepare(
@@ -66,7 +67,7 @@ def prepare(
         p = celebamask.plan(raw, merge, opts.splits or ("train", "val", "test"))
     elif name == "imagenet":
         if not (raw / "train").is_dir() and imagenet.npz_files(raw)["train"]:
-            return imagenet.prepare_npz(raw, res, Path(out))
+            return imagenet.prepare_npz(raw, res, Path(out), wnids_file=opts.npz_wnids)
         p = imagenet.plan(raw)
     elif name == "pixel-imagenet":
         p = imagenet.pixel_plan(

@@ -8,7 +8,9 @@ ImageNet needs a licence, so ``--raw`` points at a local copy in one of two form
 - Downsampled ImageNet 64x64 (Chrabaszcz et al.): ``train_data_batch_*.npz`` and
   ``val_data.npz`` (``data`` uint8 [N, 3 * 64 * 64] channel-planar, ``labels`` 1..1000),
   directly in ``--raw`` or in ``Imagenet64_train_npz/`` / ``Imagenet64_val_npz/``. Labels are
-  stored minus one; images are resized only when ``--res`` differs from 64.
+  stored minus one; images are resized only when ``--res`` differs from 64. The npz labels
+  follow the downsampled set's own class list, which need not be the sorted-wnid order of the
+  folders; ``--npz-wnids map_clsloc.txt`` (the list of wnids by npz label) remaps them to it.
 
 Pixel-ImageNet (masks from Zhang et al., CVPR 2020; Google Drive, no checksum): ``--raw`` holds
 ``masks/<wnid>/<image>.png`` (pixel values separate instances; foreground = any non-zero) and
@@ -92,11 +94,35 @@ def plan(raw: Path) -> Plan:
     )
 
 
-def prepare_npz(raw: Path, res: int, out: Path) -> dict[str, int]:
-    """Downsampled ImageNet 64x64 npz files -> dataset HDF5 (resized only if res != 64)."""
+def npz_label_map(path: Path) -> np.ndarray:
+    """int64 [1001]: npz label (1..1000) -> sorted-wnid index (0..999), from a file whose line
+    L starts with the wnid of npz label L (the ILSVRC devkit's ``map_clsloc.txt``:
+    ``n02119789 1 kit_fox``; a second column, when present, must be L)."""
+    try:
+        lines = [ln.split() for ln in Path(path).read_text().splitlines() if ln.strip()]
+    except OSError as e:
+        raise FdiffError(f"{path}: cannot read the npz wnid list ({e})") from None
+    wnids = [ln[0] for ln in lines]
+    if len(wnids) != 1000 or len(set(wnids)) != 1000:
+        raise FdiffError(f"{path}: {len(set(wnids))} distinct wnids, expected 1000 (one a line)")
+    for k, ln in enumerate(lines, 1):
+        if len(ln) > 1 and ln[1].isdigit() and int(ln[1]) != k:
+            raise FdiffError(f"{path}: line {k} gives label {ln[1]}, expected {k}")
+    index = {w: i for i, w in enumerate(sorted(wnids))}
+    return np.array([-1] + [index[w] for w in wnids], np.int64)
+
+
+def prepare_npz(raw: Path, res: int, out: Path, wnids_file: Path | None = None) -> dict[str, int]:
+    """Downsampled ImageNet 64x64 npz files -> dataset HDF5 (resized only if res != 64).
+
+    The npz labels (1..1000) are stored minus one, in the npz's own class order; with
+    ``wnids_file`` (:func:`npz_label_map`) they are remapped to the sorted-wnid order of the
+    ILSVRC folders, which the ImageNet -> VOC map and the figure classes use.
+    """
     files = npz_files(raw)
     if not files["train"]:
         raise FdiffError(f"{raw}: no train_data_batch_*.npz found")
+    remap = npz_label_map(wnids_file) if wnids_file else None
     counts = {}
     attrs = DatasetAttrs(
         dataset="imagenet",
@@ -105,7 +131,11 @@ def prepare_npz(raw: Path, res: int, out: Path) -> dict[str, int]:
         preprocessing="downsampled ImageNet 64x64 npz"
         + ("" if res == 64 else "; " + PREPROCESSING.format(res=res)),
         sources={p.name: "local downsampled ImageNet (licence)" for v in files.values() for p in v},
-        extra={"labels": "downsampled-ImageNet labels minus 1"},
+        extra={
+            "labels": "downsampled-ImageNet labels minus 1"
+            if remap is None
+            else f"sorted-wnid index (npz labels remapped through {Path(wnids_file).name})"
+        },
     )
     with open_writer(out, attrs) as w:
         for split, paths in files.items():
@@ -122,6 +152,8 @@ def prepare_npz(raw: Path, res: int, out: Path) -> dict[str, int]:
             for p in tqdm(paths, desc=f"imagenet {split}", unit="file"):
                 with np.load(p) as z:
                     data, labels = z["data"], np.asarray(z["labels"], np.int64) - 1
+                if remap is not None:
+                    labels = remap[labels + 1]
                 if data.ndim != 2 or data.shape[1] != 3 * 64 * 64 or data.dtype != np.uint8:
                     raise FdiffError(
                         f"{p}: 'data' is {data.dtype} {data.shape}, expected uint8 [N, 12288]"
