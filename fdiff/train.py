@@ -287,6 +287,7 @@ class Trainer:
                 ),
                 self.model_path,
             )
+            log.info("rank 0: model written to %s", self.model_path)
         return self.model_path
 
     # -- one step -------------------------------------------------------------------------------
@@ -385,9 +386,11 @@ class Trainer:
                 y = y.to(self.device) if self.cfg.model.num_classes > 0 else None
                 if first:
                     log.info(
-                        "rank %d/%d (local %d) on %s: step %d, batch [%s] of global %d",
+                        "rank %d/%d (local %d) on %s: step %d, batch [%s] of global %d, "
+                        "device %s, CUDA_VISIBLE_DEVICES=%s",
                         self.dist.rank, self.dist.world, self.dist.local_rank, self.dist.node,
-                        self.step, " x ".join(map(str, x0.shape)), tc.batch_size,
+                        self.step, " x ".join(map(str, x0.shape)), tc.batch_size, self.device,
+                        os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
                     )  # fmt: skip
                     first = False
                 losses.append(self.train_step(x0, y))

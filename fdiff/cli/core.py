@@ -127,11 +127,10 @@ def cmd_train(args) -> int:
             f"{args.data}: images are {res} px but model.resolution is {cfg.model.resolution}"
         )
     try:
-        path = Trainer(cfg, dataset, args.out).run()
+        Trainer(cfg, dataset, args.out).run()
     except Preempted as e:
         print(f"fdiff train: preempted: {e}", file=sys.stderr)
         return EXIT_PREEMPTED
-    log.info("model written to %s", path)
     return 0
 
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# A real single-node SLURM cluster for the tests: `cluster.sh start` and `cluster.sh stop`.
+# A real two-node SLURM cluster on this one machine for the tests: `cluster.sh start|stop`.
 #
 # - slurm.conf and gres.conf are written to /etc/slurm/ (the jobstep executor strips SLURM_CONF,
 #   so the configuration must sit at the default place); everything else (state, spool, logs,
 #   pid files) lives in $FDIFF_SLURM_DIR (default /tmp/fdiff-slurm).
-# - One node (this machine) with one fake GPU (gres File=/dev/null: jobs asking --gpus=1 are
-#   scheduled and see CUDA_VISIBLE_DEVICES=0, but code must fall back to CPU), partitions `cpu`
-#   (default) and `gpu`, no accounting (use `slurm-status-command: squeue`).
+# - Two nodes, n1 and n2: two slurmd on this machine with their own ports (17001, 17002) and
+#   spool directories (spool/n1, spool/n2), each with this machine's CPUs and two fake GPUs
+#   (gres File=/dev/null and File=/dev/zero: jobs asking --gpus are scheduled and see
+#   CUDA_VISIBLE_DEVICES, but there is no GPU behind them, so code must fall back to CPU);
+#   partitions `cpu` (default) and `gpu` over both; no accounting (use
+#   `slurm-status-command: squeue`); KillWait=10 (seconds between SIGTERM and SIGKILL at a
+#   time limit).
 # - `start` is idempotent (an already running cluster is reused); `stop` cancels the jobs and
 #   kills each daemon that `start` launched, by the PID in its pid file.
 # Needs root and the packages of tests/slurm/install.sh.
@@ -32,9 +36,18 @@ wait_for() { # wait_for SECONDS CMD...: run CMD until it succeeds or SECONDS pas
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-node_state() { sinfo -h -N -n "$HOST" -o %t 2>/dev/null | head -n1; }
+NODES="n1 n2"
 
-node_idle() { case "$(node_state)" in idle* | mix* | alloc*) return 0 ;; *) return 1 ;; esac; }
+node_state() { sinfo -h -N -n "$1" -o %t 2>/dev/null | head -n1; }
+
+node_idle() { case "$(node_state "$1")" in idle* | mix* | alloc*) return 0 ;; *) return 1 ;; esac; }
+
+all_up() { # the controller and both slurmd run, both nodes take jobs
+  alive "$DIR/slurmctld.pid" || return 1
+  for n in $NODES; do
+    alive "$DIR/slurmd-$n.pid" && node_idle "$n" || return 1
+  done
+}
 
 start_munge() {
   if munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
@@ -60,10 +73,11 @@ write_conf() {
   local total mem node
   total=$(free -m | awk '/^Mem:/ {print $2}')
   mem=$((total * 85 / 100))
-  node=$(slurmd -C | head -n1 | sed -E "s/RealMemory=[0-9]+/RealMemory=$mem/")
-  mkdir -p "$CONF" "$DIR/state" "$DIR/spool" "$DIR/log"
+  # this machine's CPU layout, without its NodeName (each slurmd gets its own)
+  node=$(slurmd -C | head -n1 | sed -E "s/^NodeName=[^ ]+ //; s/RealMemory=[0-9]+/RealMemory=$mem/")
+  mkdir -p "$CONF" "$DIR/state" "$DIR/spool/n1" "$DIR/spool/n2" "$DIR/log"
   cat >"$CONF/slurm.conf" <<EOF
-# Written by tests/slurm/cluster.sh (fdiff test fixture): a single-node test cluster.
+# Written by tests/slurm/cluster.sh (fdiff test fixture): two nodes on one machine.
 ClusterName=fdiff-test
 SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
@@ -81,25 +95,28 @@ ReturnToService=2
 KillWait=10
 SchedulerParameters=defer_batch
 StateSaveLocation=$DIR/state
-SlurmdSpoolDir=$DIR/spool
+SlurmdSpoolDir=$DIR/spool/%n
 SlurmctldPidFile=$DIR/slurmctld.pid
-SlurmdPidFile=$DIR/slurmd.pid
+SlurmdPidFile=$DIR/slurmd-%n.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
-SlurmdLogFile=$DIR/log/slurmd.log
-$node Gres=gpu:1 NodeAddr=127.0.0.1 State=UNKNOWN
-PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
-PartitionName=gpu Nodes=$HOST Default=NO MaxTime=INFINITE State=UP
+SlurmdLogFile=$DIR/log/slurmd-%n.log
+NodeName=n1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17001 $node Gres=gpu:2 State=UNKNOWN
+NodeName=n2 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17002 $node Gres=gpu:2 State=UNKNOWN
+PartitionName=cpu Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP
 EOF
   cat >"$CONF/gres.conf" <<EOF
-# Written by tests/slurm/cluster.sh: one fake GPU (no device behind it).
+# Written by tests/slurm/cluster.sh: two fake GPUs per node (no device behind them; one File=
+# per GPU, as slurmd requires).
 AutoDetect=off
-NodeName=$HOST Name=gpu File=/dev/null
+NodeName=n1,n2 Name=gpu File=/dev/null
+NodeName=n1,n2 Name=gpu File=/dev/zero
 EOF
 }
 
 start() {
   mkdir -p "$DIR"
-  if alive "$DIR/slurmctld.pid" && alive "$DIR/slurmd.pid" && node_idle; then
+  if all_up; then
     log "already running"
     return 0
   fi
@@ -116,18 +133,22 @@ start() {
     log "slurmctld does not answer; see $DIR/log/slurmctld.log"
     exit 1
   }
-  if ! alive "$DIR/slurmd.pid"; then
-    slurmd
-  fi
+  for n in $NODES; do
+    if ! alive "$DIR/slurmd-$n.pid"; then
+      slurmd -N "$n"
+    fi
+  done
   for _ in $(seq 60); do
-    case "$(node_state)" in
-      idle* | mix* | alloc*) break ;;
-      drain* | drng* | down*) scontrol update NodeName="$HOST" State=RESUME 2>/dev/null || true ;;
-    esac
+    all_up && break
+    for n in $NODES; do
+      case "$(node_state "$n")" in
+        drain* | drng* | down*) scontrol update NodeName="$n" State=RESUME 2>/dev/null || true ;;
+      esac
+    done
     sleep 1
   done
-  node_idle || {
-    log "node not idle ($(node_state)); see $DIR/log/"
+  all_up || {
+    log "nodes not idle ($(sinfo -h -N -o '%N %t' | tr '\n' ' ')); see $DIR/log/"
     exit 1
   }
   log "up: $(sinfo -h -o '%P %t %N %G' | tr '\n' ' ')"
@@ -135,7 +156,7 @@ start() {
 
 stop() {
   scancel --user "$(id -un)" 2>/dev/null || true
-  for d in slurmd slurmctld munged; do
+  for d in slurmd-n1 slurmd-n2 slurmctld munged; do
     if alive "$DIR/$d.pid"; then
       kill "$(cat "$DIR/$d.pid")"
       for _ in $(seq 40); do

@@ -97,7 +97,12 @@ def test_paper_plan_gpu_resources_and_launch(paper_plan):
     big = by_out["results/cub-128/unshared/model.pt"]
     assert re.search(r"\bgpu=32\b", big["resources"])
     assert re.search(r"\bnodes=4\b", big["resources"])
-    assert "srun --overlap" in big["text"] and "--nnodes 4 --nproc_per_node 8" in big["text"]
+    assert "srun --nodes 4 --ntasks 4 --ntasks-per-node 1 torchrun" in big["text"]
+    assert "--nnodes 4 --nproc_per_node 8" in big["text"]
+    # the executor's job step runs the shell once, on the first node (plugin 2.8.0's mpi jobs)
+    assert re.search(r"\bmpi=srun\b", big["resources"]) and "tasks_per_gpu=0" in big["resources"]
+    assert re.search(r"\btasks=4\b", big["resources"])
+    assert not re.search(r"\bmpi=", small["resources"])
     assert "--rdzv_backend c10d" in big["text"]
     assert re.search(r"\bruntime=\d+", big["resources"]) and "cpus_per_gpu=8" in big["resources"]
     imnet = by_out["results/imagenet-64/factorized/model.pt"]

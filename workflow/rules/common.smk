@@ -225,13 +225,19 @@ def train_launcher(wildcards):
         return "fdiff"
     if nodes == 1:
         return f"torchrun --standalone --nnodes 1 --nproc_per_node {gpn} -m fdiff"
-    # Inside the job step that the SLURM executor starts on the first node: one task per node.
+    # The job's shell runs once, on the first node (the train rule's `mpi` resource): one
+    # torchrun per node; the rendezvous is at the first node's address (its NodeAddr). The
+    # executor's job step strips SLURM_* but SLURM_JOB_ID: the node list comes from squeue.
+    nodelist = 'squeue -h -j "$SLURM_JOB_ID" -o %N'
+    first = f'scontrol show hostnames "$({nodelist})" | head -n 1'
+    addr = (
+        f"scontrol show node \"$({first})\" -o | sed -E 's/.* NodeAddr=([^ ]+).*/\\1/'"
+    )
     return (
-        f"srun --overlap --export ALL --nodes {nodes} --ntasks {nodes} --ntasks-per-node 1 "
+        f"srun --nodes {nodes} --ntasks {nodes} --ntasks-per-node 1 "
         f"torchrun --nnodes {nodes} --nproc_per_node {gpn} "
         f'--rdzv_id "$SLURM_JOB_ID" --rdzv_backend c10d '
-        f'--rdzv_endpoint "$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)'
-        f':{lc["master_port"]}" -m fdiff'
+        f'--rdzv_endpoint "$({addr}):{lc["master_port"]}" -m fdiff'
     )
 
 

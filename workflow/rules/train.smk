@@ -1,10 +1,22 @@
 # Training: one run per experiment and arch, in RUN_DIR = RESULTS/{dataset}-{res}/{arch}.
 #
 # Only RUN_DIR/model.pt (written last by `fdiff train`) is an output, so a failed or killed job
-# loses nothing: RUN_DIR/checkpoints stays, and the next attempt resumes from it. A job stopped
-# by the time limit or preempted (SIGTERM/SIGUSR1: checkpoint, exit 75) is resubmitted through
-# `retries`. A run whose config or data changed, or that had finished (Snakemake reruns it
-# only when asked to or when an input changed), starts from scratch instead of resuming.
+# loses nothing: RUN_DIR/checkpoints stays, and the next attempt resumes from it. A run whose
+# config or data changed, or that had finished (Snakemake reruns it only when asked to or when
+# an input changed), starts from scratch instead of resuming.
+#
+# Preemption or failure is told by what fdiff wrote, never by the launcher's exit status
+# (torchrun and srun exit 1 for both): on SIGTERM/SIGUSR1 all ranks stop at one step, rank 0
+# writes the checkpoint and then RUN_DIR/.preempted holding its step. An attempt that ends
+# with that marker is retried (at most launch.retries times); one that ends without it and
+# with a non-zero status writes RUN_DIR/.failed, and the next attempt refuses to run. The
+# shell traps SIGTERM/SIGINT/SIGUSR1: when SLURM signals every process of the step, it waits
+# for training to checkpoint instead of dying first. RUN_DIR/attempts.log keeps one line per
+# attempt (host, verdict, step).
+#
+# Several nodes (launch.nodes > 1): the SLURM executor's `mpi` resource makes the job step run
+# this shell once, on the first node, where `srun` starts one torchrun per node
+# (docs/workflow.md, "Training launch").
 
 
 localrules:
@@ -26,6 +38,19 @@ rule run_config:
         "printf '%s\\n' {params.cfg:q} > {output:q} 2> {log:q}"
 
 
+# `retries` must be a number: the largest launch.retries; the shell enforces each experiment's.
+# Only the main Snakemake resubmits: the one that the SLURM executor starts inside the job
+# (remote mode) must not rerun the shell itself in the same, dying, allocation.
+TRAIN_RETRIES = max([e["launch"]["retries"] for e in EXPERIMENTS.values()] or [0])
+if not workflow.is_main_process:
+    TRAIN_RETRIES = 0
+
+
+def multinode(value):
+    """A resource only jobs on several nodes get (None: Snakemake leaves it out)."""
+    return lambda w: value(w) if launch(w)["nodes"] > 1 else None
+
+
 rule train:
     input:
         config=f"{R}/{{dataset}}-{{res}}/{{arch}}/run.yaml",
@@ -36,7 +61,7 @@ rule train:
         f"{R}/logs/train/{{dataset}}-{{res}}-{{arch}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{dataset}}-{{res}}-{{arch}}.tsv"
-    retries: 20
+    retries: TRAIN_RETRIES
     conda:
         "../../envs/torch.yaml"
     threads: train_threads
@@ -47,9 +72,14 @@ rule train:
         mem_mb=lambda w: launch(w)["mem_mb"],
         runtime=lambda w: launch(w)["runtime"],
         attempt=lambda w, attempt: attempt,
+        # several nodes: one task per node, started by the srun of train_launcher
+        mpi=multinode(lambda w: "srun"),
+        tasks=multinode(lambda w: launch(w)["nodes"]),
+        tasks_per_gpu=multinode(lambda w: 0),
     params:
         rundir=lambda w: run_dir(exp_name(w), w.arch),
         launcher=train_launcher,
+        retries=lambda w: launch(w)["retries"],
         omp=lambda w: (
             launch(w)["threads"]
             if launch(w)["gpus_per_node"] == 0
@@ -58,29 +88,51 @@ rule train:
     shell:
         """
         rd={params.rundir:q}
+        n={resources.attempt}
         mkdir -p "$rd"
+        say() {{ echo "train: attempt $n: $*" >>{log:q}; }}
         fp="$(sha256sum <{input.config:q} | cut -c1-64) $(stat -L -c '%s %Y' {input.data:q})"
-        if [ {resources.attempt} -eq 1 ]; then
+        if [ "$n" -eq 1 ]; then
             rm -f "$rd/.failed"
         elif [ -e "$rd/.failed" ]; then
-            echo "train: attempt {resources.attempt}: the previous attempt failed with" \
-                "exit code $(cat "$rd/.failed") (not a preemption); not retrying" >>{log:q}
+            say "the previous attempt failed (exit status $(cat "$rd/.failed"), no" \
+                "preemption marker); not retrying"
             exit 1
+        elif [ "$n" -gt $(({params.retries} + 1)) ]; then
+            say "launch.retries = {params.retries} resubmissions used up; not retrying"
+            exit 1
+        elif [ -e "$rd/.preempted" ]; then
+            say "the previous attempt was preempted at step $(cat "$rd/.preempted"); resuming"
+        else
+            say "the previous attempt ended without a verdict (killed before fdiff or this" \
+                "shell could write one); resuming from the last checkpoint"
         fi
         if [ -e "$rd/.complete" ] || [ "$(cat "$rd/.inputs" 2>/dev/null)" != "$fp" ]; then
             rm -rf "$rd/checkpoints" "$rd/metrics.csv" "$rd/config.yaml" "$rd/.complete"
         fi
+        rm -f "$rd/.preempted"
         echo "$fp" >"$rd/.inputs"
-        echo "train: attempt {resources.attempt} on $(hostname)" >>{log:q}
+        host="${{SLURMD_NODENAME:-$(hostname)}}"
+        say "on $host (SLURM job ${{SLURM_JOB_ID:-none}})"
+        # a signal to this shell waits until training has checkpointed and exited
+        trap 'say "signal received; waiting for training to checkpoint"' TERM INT USR1
         rc=0
         OMP_NUM_THREADS={params.omp} {params.launcher} train --config {input.config:q} \
             --data {input.data:q} --out "$rd" >>{log:q} 2>&1 || rc=$?
+        trap - TERM INT USR1
         if [ "$rc" -eq 0 ]; then
             touch "$rd/.complete"
-        elif [ "$rc" -eq 75 ]; then
-            echo "train: preempted (exit 75), checkpoint saved; the retry resumes" >>{log:q}
+            verdict="complete step=done"
+        elif [ -e "$rd/.preempted" ]; then
+            verdict="preempted step=$(cat "$rd/.preempted")"
+            say "preempted: checkpoint at step $(cat "$rd/.preempted") saved on the signal" \
+                "(launcher exit status $rc); the retry resumes"
+            rc=75
         else
             echo "$rc" >"$rd/.failed"
+            verdict="failed step=exit-$rc"
         fi
+        echo "attempt=$n host=$host job=${{SLURM_JOB_ID:-none}} $verdict" >>"$rd/attempts.log"
+        cp {log:q} {log:q}.attempt-$n # Snakemake empties the log before the next attempt
         exit "$rc"
         """

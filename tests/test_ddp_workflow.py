@@ -1,0 +1,99 @@
+"""The workflow's train rule with torchrun (2 processes, gloo on CPU) under the local executor:
+a preempted attempt (SIGTERM to the rule's shell, torchrun and its workers, as SLURM sends it
+to every process of a job) is retried and resumes; a real failure is not retried in a loop.
+Whether an attempt was preempted is read from RUN_DIR/.preempted, never from torchrun's exit
+status (1 in both cases)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.workflow]
+
+CONFIG = """
+results: {results}
+raw: {results}/raw
+inception_weights: {results}/cache/inception.pth
+gpu_resources: {{gpu: 0, cpus_per_gpu: 1, threads: 1, mem_mb: 1000, runtime: 10}}
+cpu_resources: {{threads: 1, mem_mb: 1000, runtime: 10}}
+datasets:
+  shapes: {{source: synthetic, difficulty: easy, num_train: 32, num_val: 4, num_test: 8}}
+experiments:
+  shapes-16:
+    dataset: shapes
+    res: 16
+    archs: [factorized]
+    model: {{preset: tiny}}
+    train: {{steps: {steps}, batch_size: {batch}, checkpoint_every: 100000, log_every: 1,
+             device: cpu}}
+    launch: {{nodes: 1, gpus_per_node: 2, cpus_per_gpu: 1, threads: 2, mem_mb: 1000,
+              runtime: 10, retries: 2}}
+    segment: {{t: 30, batch_size: 8}}
+    evaluations: [{{data: shapes, protocols: [per_image]}}]
+    fid: false
+"""
+
+
+def _snakemake(tmp_path, steps, batch):
+    results = tmp_path / "r"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(CONFIG.format(results=results, steps=steps, batch=batch))
+    run = results / "shapes-16" / "factorized"
+    cmd = ["timeout", "-s", "INT", "500", "snakemake", str(run / "model.pt"), "--cores", "2",
+           "--configfile", str(cfg)]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return cmd, env, run, results / "logs" / "train" / "shapes-16-factorized.log"
+
+
+def _processes_of(run: Path) -> list[int]:
+    """The rule's shell, torchrun and the workers: every process naming the run directory."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if f"--out {run}" in cmd or ('--out "$rd"' in cmd and str(run) in cmd):
+                out.append(int(proc.name))
+    return out
+
+
+def test_train_rule_retries_preemption_not_failure(tmp_path):
+    cmd, env, run, log = _snakemake(tmp_path / "pre", steps=400, batch=4)
+    with open(tmp_path / "pre.log", "w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while not (run / "metrics.csv").exists():
+            assert proc.poll() is None and time.time() < deadline, "training did not start"
+            time.sleep(0.2)
+        for pid in _processes_of(run):  # as SLURM does: every process of the job
+            os.kill(pid, signal.SIGTERM)
+        rc = proc.wait(timeout=500)
+    assert rc == 0, (tmp_path / "pre.log").read_text()[-3000:]
+    attempts = (run / "attempts.log").read_text().splitlines()
+    assert len(attempts) == 2 and "preempted step=" in attempts[0], attempts
+    step = int(attempts[0].rsplit("=", 1)[1])
+    assert 0 < step < 400 and attempts[1].endswith("complete step=done")
+    text = log.read_text()
+    assert f"the previous attempt was preempted at step {step}; resuming" in text
+    assert f"rank 0: resumed {run} at step {step}" in text
+
+    # a real failure on every rank (a global batch of 3 does not split over 2 ranks): one
+    # attempt trains, the next refuses, launch.retries is not used up in a loop
+    cmd, env, run, log = _snakemake(tmp_path / "fail", steps=4, batch=3)
+    failed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert failed.returncode != 0
+    attempts = (run / "attempts.log").read_text().splitlines()
+    assert len(attempts) == 1 and "failed step=exit-" in attempts[0], attempts
+    assert (run / ".failed").exists() and not (run / ".preempted").exists()
+    text = log.read_text()
+    assert "the previous attempt failed" in text and "not retrying" in text
