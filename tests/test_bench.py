@@ -89,7 +89,7 @@ def test_bench_quick_writes_csv(tmp_path, capsys):
     import csv
     import math
 
-    from fdiff.bench import CSV_COLUMNS
+    from fdiff.bench_report import CSV_COLUMNS
 
     out = tmp_path / "bench.csv"
     argv = ["--quick", "--device", "cpu", "--variants", "ddpm", "shared", "--warmup", "0"]
@@ -128,7 +128,7 @@ def test_bench_quick_writes_csv(tmp_path, capsys):
 
 
 def test_find_max_batch_bisects():
-    from fdiff.bench import find_max_batch
+    from fdiff.bench_max_batch import find_max_batch
 
     for largest in (0, 1, 7, 8, 9, 100, 1000, 4096):
         tried = []
@@ -143,7 +143,7 @@ def test_find_max_batch_bisects():
 
 
 def test_count_flops_train_is_three_forwards():
-    from fdiff.bench import count_flops
+    from fdiff.summary import count_flops
 
     cfg = model_config_from_dict({"preset": "tiny", "arch": "factorized"})
     fwd = count_flops(cfg, "forward")

@@ -55,14 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args) -> int:
-    from fdiff.bench import (
-        BenchOptions,
-        bench_max_batch,
-        format_table,
-        run_bench,
-        target_report,
-        write_csv,
-    )
+    from fdiff.bench import BenchOptions, run_bench
+    from fdiff.bench_max_batch import bench_max_batch
+    from fdiff.bench_report import format_table, target_report, write_csv
 
     if args.max_batch:
         result = bench_max_batch(device=args.device if args.device != "auto" else "cuda")
