@@ -30,6 +30,7 @@ from fdiff.data.hdf5 import read_attrs, read_masks
 from fdiff.data.loader import H5ImageDataset, to_float
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path, write_json
+from fdiff.predictions import region_map
 from fdiff.unet import DecoderHalf, Encoder, Middle
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def predict_classes(model: SegUNet, images, batch_size: int = 64, device="cpu") 
     out = np.empty(images.shape[:3], np.uint8)
     for s in tqdm(range(0, len(images), batch_size), desc="supervised segment", leave=False):
         x = to_float(np.asarray(images[s : s + batch_size])).to(device)
-        out[s : s + batch_size] = model(x).argmax(1).to(torch.uint8).cpu().numpy()
+        out[s : s + batch_size] = region_map(model(x))  # class logits -> class ids
     return out
 
 
