@@ -141,3 +141,27 @@ def ddim_sample(
     """DDIM to its end; ``record`` as for :func:`ddpm_sample`; ``loop``: the keywords of
     :func:`ddim_steps` (y, generator, progress, device)."""
     return collect(ddim_steps(model, diffusion, shape, steps, eta, **loop), record)
+
+
+@torch.no_grad()
+def segment(
+    model: nn.Module,
+    diffusion: GaussianDiffusion,
+    x0: torch.Tensor,
+    t: int = 30,
+    y: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Sec. 3.4: noise clean images x0 [N x 3 x H x W] to x_t by Eq. 1, one pass, the K masks.
+
+    ``t`` is the paper's timestep (default 30); t = 0 passes the clean image at the first index.
+    Uses the masks-only path (no decoder). Returns [N x K x H x W].
+    """
+    if not 0 <= t <= diffusion.num_timesteps:
+        raise ValueError(f"segmentation t = {t}: expected 0..{diffusion.num_timesteps}")
+    idx = torch.full((x0.shape[0],), max(t - 1, 0), device=x0.device, dtype=torch.long)
+    x_t = x0
+    if t > 0:
+        noise = torch.randn(x0.shape, device=x0.device, generator=generator, dtype=x0.dtype)
+        x_t = diffusion.q_sample(x0, idx, noise)
+    return model.predict_masks(x_t, idx, y)
