@@ -10,7 +10,8 @@ rule of the paper plan on a CPU in minutes (tests/rehearsal). What shrinks, and 
 - the diffusion's T (1000 -> 100) and every timestep that refers to it (segmentation t,
   t sweep, trajectory, interpolation) by the same factor;
 - training steps, batches, workers, checkpoint and log intervals; the supervised U-Net;
-- sample counts, batch and shard sizes (several shards per sample set);
+- sample counts, batch and shard sizes (several shards per sample set); Pixel-ImageNet's
+  images per class (test and train);
 - launches: a training job the paper starts with torchrun (several GPUs, one or more nodes)
   is started with torchrun on one node with 2 CPU processes (gloo); resources become CPU-sized.
 
@@ -41,6 +42,7 @@ SAMPLE = {"num": 8, "batch_size": 2, "shard_size": 4}  # 2 shards of 2 batches e
 FIGURE_SAMPLES = 4  # per figure sample set (class-conditional: one per figure class at least)
 SEGMENT_BATCH = 8
 SUPERVISED = {"steps": 4, "batch_size": 4}
+DATASET_SUBSETS = {"per_class": 4, "train_per_class": 4}  # Pixel-ImageNet images per class
 PROCS = 2  # torchrun processes of a training job that the paper runs on several GPUs
 GPU_RES = {"gpu": 0, "cpus_per_gpu": 1, "threads": 1, "mem_mb": 2000, "runtime": 60}
 CPU_RES = {"threads": 1, "mem_mb": 2000, "runtime": 60}
@@ -72,6 +74,16 @@ def _unique(values: list[int]) -> list[int]:
     for v in values:
         if v not in out:
             out.append(v)
+    return out
+
+
+def _shrink_datasets(datasets: dict) -> dict:
+    """The same sources; the subset sizes of Pixel-ImageNet (images per class) shrunk."""
+    out = copy.deepcopy(datasets)
+    for ds in out.values():
+        for key in DATASET_SUBSETS:
+            if key in ds:
+                ds[key] = min(ds[key], DATASET_SUBSETS[key])
     return out
 
 
@@ -126,6 +138,7 @@ def rehearsal_config(
     cfg["results"], cfg["raw"] = results, raw
     cfg["inception_source"] = inception_source
     cfg["inception_weights"] = f"{results}/cache/inception.pth"
+    cfg["datasets"] = _shrink_datasets(paper["datasets"])
     cfg["gpu_resources"] = dict(GPU_RES)
     cfg["cpu_resources"] = dict(CPU_RES)
     fig = paper.get("figures", {})

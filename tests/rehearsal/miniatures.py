@@ -196,9 +196,9 @@ def place_imagenet(raw: Path, per_class=2) -> None:
         save(rand_image(rng, 40, 52), root / "val" / w / f"ILSVRC2012_val_{k:08d}.JPEG")
 
 
-def place_pixelimagenet(raw: Path, counts=(24, 6, 6)) -> None:
+def place_pixelimagenet(raw: Path, counts=(10, 8, 8)) -> None:
     """RAW/pixelimagenet: images/<wnid>/*.JPEG with masks/<wnid>/*.png (non-zero = object);
-    the first class has more than Pixel-ImageNet's 20 test images per class."""
+    more per class than the rehearsal's test subset, so that a train split is left."""
     rng = np.random.default_rng(7)
     root = raw / "pixelimagenet"
     for w, n in zip(IMAGENET_WNIDS, counts, strict=False):
