@@ -1,4 +1,5 @@
-"""The single-node SLURM cluster fixture: started once per session by tests/slurm/cluster.sh."""
+"""The two-node SLURM cluster fixture (n1, n2 on this machine): started once per session by
+tests/slurm/cluster.sh, stopped at the end."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the packages of the single-node SLURM test cluster (Debian/Ubuntu, run as root).
+# Installs the packages of the two-node SLURM test cluster (Debian/Ubuntu, run as root).
 # Idempotent: does nothing when slurmctld, slurmd, sbatch and munged are already there.
 # Called by .ci/run; tests/slurm/cluster.sh starts and stops the cluster.
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""The workflow through `snakemake --profile slurm` on a real single-node SLURM cluster: a
+"""The workflow through `snakemake --profile slurm` on the real SLURM test cluster: a one-node
 GPU-resource training job (fake GPU, CPU fallback) is cancelled mid-run, resubmitted by
 Snakemake's retries and resumed from its checkpoint; a GPU-resource segmentation job follows."""
 
@@ -67,6 +67,9 @@ def test_profile_slurm_gpu_job_killed_and_resumed(slurm_cluster, tmp_path):
             time.sleep(1)
         jobs = squeue_train_jobs()
         assert jobs, "the training job is not in squeue"
+        # what SLURM itself gave the job: one (fake) GPU on the GPU partition
+        info = subprocess.run(["scontrol", "show", "job", "-o", *jobs], capture_output=True,
+                              text=True).stdout  # fmt: skip
         subprocess.run(["scancel", *jobs], check=True)
         rc = proc.wait(timeout=400)
     finally:
@@ -78,10 +81,12 @@ def test_profile_slurm_gpu_job_killed_and_resumed(slurm_cluster, tmp_path):
     assert rc == 0, out[-4000:]
     assert (run / "model.pt").stat().st_size > 0
     assert (run / "seg" / "shapes-per_image.csv").exists()
-    # The GPU request reached SLURM (the fake GPU): --gpus=1 on partition gpu.
-    assert "gpu=1" in out
+    assert "TresPerJob=gres:gpu:1" in info and "Partition=gpu" in info, info
     # Snakemake resubmitted the cancelled job (its log holds the last attempt only) ...
     train_log = (results / "logs" / "train" / "shapes-16-factorized.log").read_text()
     assert "train: attempt 2" in train_log, train_log[-3000:]
     # ... and the second attempt resumed from the checkpoint instead of starting over.
     assert "resumed" in train_log, train_log[-3000:]
+    assert "CUDA_VISIBLE_DEVICES=0" in train_log  # the job's environment had the GPU
+    attempts = (run / "attempts.log").read_text().splitlines()
+    assert "preempted step=" in attempts[0] and attempts[-1].endswith("complete step=done")
