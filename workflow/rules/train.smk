@@ -38,19 +38,6 @@ rule run_config:
         "printf '%s\\n' {params.cfg:q} > {output:q} 2> {log:q}"
 
 
-# `retries` must be a number: the largest launch.retries; the shell enforces each experiment's.
-# Only the main Snakemake resubmits: the one that the SLURM executor starts inside the job
-# (remote mode) must not rerun the shell itself in the same, dying, allocation.
-TRAIN_RETRIES = max([e["launch"]["retries"] for e in EXPERIMENTS.values()] or [0])
-if not workflow.is_main_process:
-    TRAIN_RETRIES = 0
-
-
-def multinode(value):
-    """A resource only jobs on several nodes get (None: Snakemake leaves it out)."""
-    return lambda w: value(w) if launch(w)["nodes"] > 1 else None
-
-
 rule train:
     input:
         config=f"{R}/{{dataset}}-{{res}}/{{arch}}/run.yaml",
