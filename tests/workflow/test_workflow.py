@@ -183,7 +183,7 @@ def test_demo_tables_get_the_prior_baselines(tmp_path):
     r = snakemake("-n", "-p", "--cores", "1", target, "--configfile", str(tmp_path / "demo.yaml"))
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout + r.stderr
-    assert job_counts(out)["baseline_prior"] == 6  # 3 priors x (test, train: the fixed fit)
+    assert job_counts(out)["baseline_prior"] == 6  # 3 priors x (test, val: the fixed fit)
     (table,) = [j for j in jobs(out) if j["rule"] == "table"]
     for prior in ("disc", "all_foreground", "kmeans_rgb"):
         for protocol in ("per_image", "fixed"):
@@ -192,7 +192,7 @@ def test_demo_tables_get_the_prior_baselines(tmp_path):
                 in (table["text"])
             )
     kinds = {j["output"].rsplit("/", 1)[1]: j["text"] for j in jobs(out)}
-    assert "--kind all-foreground" in kinds["all_foreground-train.h5"]
+    assert "--kind all-foreground" in kinds["all_foreground-val.h5"]
 
 
 def test_named_targets_dry_run():
