@@ -19,7 +19,7 @@ from fdiff.cli import main as fdiff_main
 from fdiff.config import RunConfig
 from fdiff.data.loader import H5ImageDataset
 from fdiff.errors import FdiffError
-from fdiff.train import EXIT_PREEMPTED, StepBatchSampler, Trainer
+from fdiff.train import EXIT_PREEMPTED, PREEMPTED_MARKER, StepBatchSampler, Trainer
 
 
 class Fixed(torch.utils.data.Dataset):
@@ -175,5 +175,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_75(tmp_path, shapes16, tiny_run_co
     assert proc.returncode == EXIT_PREEMPTED, err
     state = ckpt.load(run / "checkpoints" / "last.pt", ckpt.TRAIN_FORMAT)
     assert state["step"] >= 2
+    # the verdict the workflow reads: the step of the checkpoint saved on the signal
+    assert int((run / PREEMPTED_MARKER).read_text()) == state["step"]
     assert not (run / "model.pt").exists()
     assert "SIGTERM" in err

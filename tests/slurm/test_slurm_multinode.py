@@ -85,7 +85,7 @@ def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     subprocess.run(["bash", str(REPO / "workflow/profiles/install.sh")], env=env, check=True)
     run = results / "shapes-16" / "factorized"
-    cmd = ["timeout", "-s", "INT", "480", "snakemake", str(run / "model.pt"), "--profile",
+    cmd = ["timeout", "-s", "INT", "840", "snakemake", str(run / "model.pt"), "--profile",
            "slurm", "--profile", str(HERE / "profile"), "--configfile", str(cfg)]  # fmt: skip
     records: dict[str, str] = {}
     stop = threading.Event()

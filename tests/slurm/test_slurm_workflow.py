@@ -52,7 +52,7 @@ def test_profile_slurm_gpu_job_killed_and_resumed(slurm_cluster, tmp_path):
     subprocess.run(["bash", str(REPO / "workflow/profiles/install.sh")], env=env, check=True)
     run = results / "shapes-16" / "factorized"
     targets = [str(run / "model.pt"), str(run / "seg" / "shapes-per_image.csv")]
-    cmd = ["timeout", "-s", "INT", "420", "snakemake", *targets, "--profile", "slurm",
+    cmd = ["timeout", "-s", "INT", "840", "snakemake", *targets, "--profile", "slurm",
            "--profile", str(HERE / "profile"), "--configfile", str(cfg)]  # fmt: skip
     log = open(tmp_path / "snakemake.log", "w")  # noqa: SIM115 (closed in finally)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -71,7 +71,7 @@ def test_profile_slurm_gpu_job_killed_and_resumed(slurm_cluster, tmp_path):
         info = subprocess.run(["scontrol", "show", "job", "-o", *jobs], capture_output=True,
                               text=True).stdout  # fmt: skip
         subprocess.run(["scancel", *jobs], check=True)
-        rc = proc.wait(timeout=400)
+        rc = proc.wait(timeout=840)
     finally:
         if proc.poll() is None:
             proc.send_signal(2)
