@@ -149,9 +149,8 @@ def test_ddpm_steps_yield_every_step_in_order(tiny):
 
 
 def test_segment_split_is_bit_identical_to_the_verb_loop(tiny, shapes16):
-    from fdiff.segmentation import segment_split
-
     from fdiff.data.loader import H5ImageDataset
+    from fdiff.segmentation import segment_split
 
     model, diffusion = tiny
     x0 = H5ImageDataset(shapes16, "test").get_batch(range(8))[0]
