@@ -48,7 +48,7 @@ def _snakemake(tmp_path, steps, batch):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(CONFIG.format(results=results, steps=steps, batch=batch))
     run = results / "shapes-16" / "factorized"
-    cmd = ["timeout", "-s", "INT", "500", "snakemake", str(run / "model.pt"), "--cores", "2",
+    cmd = ["timeout", "-s", "INT", "800", "snakemake", str(run / "model.pt"), "--cores", "2",
            "--configfile", str(cfg)]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return cmd, env, run, results / "logs" / "train" / "shapes-16-factorized.log"
@@ -69,7 +69,7 @@ def _processes_of(run: Path) -> list[int]:
 
 
 def test_train_rule_retries_preemption_not_failure(tmp_path):
-    cmd, env, run, log = _snakemake(tmp_path / "pre", steps=30, batch=4)
+    cmd, env, run, log = _snakemake(tmp_path / "pre", steps=12, batch=4)
     with open(tmp_path / "pre.log", "w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.time() + 300
@@ -78,12 +78,12 @@ def test_train_rule_retries_preemption_not_failure(tmp_path):
             time.sleep(0.2)
         for pid in _processes_of(run):  # as SLURM does: every process of the job
             os.kill(pid, signal.SIGTERM)
-        rc = proc.wait(timeout=500)
+        rc = proc.wait(timeout=800)
     assert rc == 0, (tmp_path / "pre.log").read_text()[-3000:]
     attempts = (run / "attempts.log").read_text().splitlines()
     assert len(attempts) == 2 and "preempted step=" in attempts[0], attempts
     step = int(attempts[0].rsplit("=", 1)[1])
-    assert 0 < step < 30 and attempts[1].endswith("complete step=done")
+    assert 0 < step < 12 and attempts[1].endswith("complete step=done")
     text = log.read_text()
     assert f"the previous attempt was preempted at step {step}; resuming" in text
     assert f"rank 0: resumed {run} at step {step}" in text
