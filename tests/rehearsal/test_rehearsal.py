@@ -53,7 +53,8 @@ def job_stats(out: str) -> dict[str, int]:
         m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
         if not m:
             break
-        counts[m.group(1)] = int(m.group(2))
+        if m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
     return counts
 
 
