@@ -21,19 +21,31 @@ import torch
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from fdiff.train import Trainer
 
-# name -> (decoding, looped, base_channels, attention resolutions)
+# name -> (arch, decoding, looped, base_channels, attention resolutions)
 SETS = {
     "decoders": {
-        "shared batched": ("shared", False, 32, (8,)),
-        "shared looped": ("shared", True, 32, (8,)),
-        "mask_hmid batched": ("mask_hmid", False, 32, (8,)),
-        "mask_hmid looped": ("mask_hmid", True, 32, (8,)),
+        "shared batched": ("factorized", "shared", False, 32, (8,)),
+        "shared looped": ("factorized", "shared", True, 32, (8,)),
+        "mask_hmid batched": ("factorized", "mask_hmid", False, 32, (8,)),
+        "mask_hmid looped": ("factorized", "mask_hmid", True, 32, (8,)),
     },
     "sizes": {
-        "C32 attn8": ("shared", False, 32, (8,)),
-        "C32 noattn": ("shared", False, 32, ()),
-        "C24 attn8": ("shared", False, 24, (8,)),
-        "C16 attn8": ("shared", False, 16, (8,)),
+        "C32 attn8": ("factorized", "shared", False, 32, (8,)),
+        "C32 noattn": ("factorized", "shared", False, 32, ()),
+        "C24 attn8": ("factorized", "shared", False, 24, (8,)),
+        "C16 attn8": ("factorized", "shared", False, 16, (8,)),
+    },
+    # the demo's five training jobs at C = 32 (the former demo) and C = 16
+    "archs": {
+        f"{arch if arch == 'ddpm' else dec} C{c}": (arch, dec, False, c, (8,))
+        for c in (32, 16)
+        for arch, dec in (
+            ("factorized", "shared"),
+            ("factorized", "unshared"),
+            ("factorized", "mask_hmid"),
+            ("factorized", "concat"),
+            ("ddpm", "shared"),
+        )
     },
 }
 
@@ -49,10 +61,10 @@ class _Images(torch.utils.data.Dataset):
         return self.x[i], torch.tensor(-1)
 
 
-def trainer(decoding: str, looped: bool, c: int, attn: tuple[int, ...], x) -> Trainer:
-    """A demo-shaped factorized trainer (K = 3, channels [C, 2C]); looped forces the K loop."""
+def trainer(arch: str, decoding: str, looped: bool, c: int, attn: tuple[int, ...], x) -> Trainer:
+    """A demo-shaped trainer (K = 3, channels [C, 2C]); looped forces the K loop."""
     m = ModelConfig(
-        arch="factorized",
+        arch=arch,
         decoding=decoding,
         resolution=16,
         base_channels=c,
