@@ -23,6 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from datahelp import start_server  # noqa: E402
+from latexdoc import compile_tables  # noqa: E402
 from miniatures import build_all  # noqa: E402
 
 from fdiff.rehearsal import load_paper_config, rehearsal_config  # noqa: E402
@@ -164,3 +165,9 @@ def test_every_paper_cell_of_tables_1_to_7_is_computed(rehearsal):
             except ValueError:
                 bad.append(f"table{n}: {df.at[i, 'method']} / {c} = {v!r}")
     assert not bad, "\n".join(bad)
+
+
+def test_rehearsal_tables_compile_in_one_document(rehearsal, tmp_path):
+    """The LaTeX the rehearsal wrote (Tables 1-7), dropped as it is into one article."""
+    tables = rehearsal["results"] / "tables"
+    compile_tables([(tables / f"table{n}.tex").read_text() for n in range(1, 8)], tmp_path)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 
 import pandas as pd
 import pytest
+from latexdoc import compile_tables, require_pdflatex
 from report_fixtures import consistency_json, fid_json, paper_inputs, seg_csv
 
 from fdiff.cli import main
 from fdiff.errors import FdiffError
-from fdiff.report.render import LATEX_PACKAGES, table_csv, table_latex
+from fdiff.report.render import table_csv, table_latex
 from fdiff.report.results import default_literature
 from fdiff.report.tables import build_table
 
@@ -246,26 +244,12 @@ def test_cli_writes_csv_and_tex(tmp_path):
 
 def test_every_table_compiles_in_one_document(tmp_path):
     """Tables 1-7 as the paper plan fills them, dropped as they are into one article."""
-    if shutil.which("pdflatex") is None:
-        if os.environ.get("FDIFF_REQUIRE_PDFLATEX"):
-            pytest.fail("pdflatex not installed (apt-get install texlive-latex-recommended)")
-        pytest.skip("pdflatex not installed")
+    require_pdflatex()
     bodies = []
     for n, inputs in paper_inputs(tmp_path).items():
         table = build_table(n, inputs, default_literature())
         assert not table.caption.startswith("Table"), table.caption  # LaTeX numbers it
         assert len(table.caption) < 200 and table.notes
         bodies.append(table_latex(table))
-    doc = tmp_path / "paper.tex"
-    doc.write_text(
-        "\\documentclass{article}\\usepackage{" + ",".join(LATEX_PACKAGES) + "}\n"
-        "\\begin{document}\n" + "\n\\clearpage\n".join(bodies) + "\\end{document}\n"
-    )
-    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
-    log = (tmp_path / "paper.log").read_text(errors="replace")
-    assert r.returncode == 0, r.stdout[-3000:]
-    assert "Output written on paper.pdf (7 pages" in log
-    assert "Overfull \\hbox" not in log, log[log.index("Overfull") :][:500]
-    aux = (tmp_path / "paper.aux").read_text()
-    assert aux.count("\\newlabel{tab:table") == 7
+    assert len(bodies) == 7
+    compile_tables(bodies, tmp_path)
