@@ -5,6 +5,8 @@ import copy
 import json
 import shlex
 
+from fdiff.config import ARCH_VARIANTS as MODEL_ARCH_VARIANTS
+
 R = config["results"]
 
 
@@ -28,15 +30,9 @@ if _conda_in_use():
 EXPERIMENTS = config["experiments"]
 DATASETS = config["datasets"]
 
-# The workflow's {arch} wildcard and the model's (arch, decoding) pair (docs/contracts.md).
-ARCH_VARIANTS = {
-    "factorized": ("factorized", "shared"),
-    "ddpm": ("ddpm", "shared"),
-    "concat": ("factorized", "concat"),
-    "mask_hmid": ("factorized", "mask_hmid"),
-    "unshared": ("factorized", "unshared"),
-    "hierarchical": ("factorized", "shared"),  # + model.sub_regions (appendix Fig. 15)
-}
+# The workflow's {arch} wildcard and the model's (arch, decoding) pair (docs/contracts.md):
+# fdiff's own names, and the appendix's two-level model (a factorized arch + model.sub_regions).
+ARCH_VARIANTS = {**MODEL_ARCH_VARIANTS, "hierarchical": ("factorized", "shared")}
 FACTORIZED_ARCHS = [a for a, (arch, _) in ARCH_VARIANTS.items() if arch == "factorized"]
 # The trivial and colour baselines: config name (= {prior} wildcard, table key) -> --kind.
 PRIOR_KINDS = {
