@@ -9,8 +9,10 @@ Two kinds, both plain dicts of tensors and primitives (see docs/contracts.md):
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -124,3 +126,50 @@ def load_model(
     model = build_model(model_cfg)
     load_state_dict_checked(model, obj["state_dict"], path)
     return model.to(device).eval(), GaussianDiffusion(diffusion_cfg).to(device)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def install_model(
+    src: str | Path,
+    sha256: str,
+    out: str | Path,
+    arch: str | None = None,
+    resolution: int | None = None,
+) -> dict[str, Any]:
+    """Install a shipped or released model file (``fdiff-model-1``) as a run's ``model.pt``.
+
+    The file must have the expected sha256, load with ``weights_only=True``, build and accept
+    its weights, and (when given) be of the method ``arch`` and the ``resolution`` of the
+    experiment it is installed into; each mismatch is a one-line error naming the file and what
+    was expected. The copy is atomic. Returns the file's metadata (arch, step, resolution).
+    """
+    src = Path(src)
+    if not src.is_file():
+        raise FdiffError(f"{src}: model file not found")
+    found = file_sha256(src)
+    if found != sha256.lower():
+        raise FdiffError(
+            f"{src}: sha256 is {found}, expected {sha256.lower()} (the config's pretrained."
+            "sha256): another or a damaged file"
+        )
+    obj = load(src, MODEL_FORMAT)
+    load_model(src)  # builds the network and loads its weights: a one-line error otherwise
+    meta = {"arch": obj["arch"], "step": obj["step"], "resolution": obj["model"]["resolution"]}
+    if arch is not None and meta["arch"] != arch:
+        raise FdiffError(f"{src}: a {meta['arch']!r} model, expected {arch!r}")
+    if resolution is not None and int(meta["resolution"]) != int(resolution):
+        raise FdiffError(
+            f"{src}: a {meta['resolution']} px model, expected {resolution} px "
+            "(the experiment's res)"
+        )
+    with atomic_path(out) as tmp:
+        shutil.copyfile(src, tmp)
+    return meta

@@ -75,6 +75,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_segment)
 
+    p = sub.add_parser("install-model", help="install a shipped or released model file")
+    p.add_argument("--file", required=True, type=Path, help="a model.pt (fdiff-model-1)")
+    p.add_argument("--sha256", required=True, help="its expected sha256 (hex)")
+    p.add_argument("--out", required=True, type=Path, help="where it goes (a run's model.pt)")
+    p.add_argument("--arch", help="refuse a model of another method (ModelConfig.method)")
+    p.add_argument("--resolution", type=int, help="refuse a model of another resolution")
+    p.set_defaults(func=cmd_install_model)
+
 
 def _device(name: str) -> torch.device:
     from fdiff.train import resolve_device
@@ -179,6 +187,17 @@ def cmd_sample_gather(args) -> int:
     from fdiff.sample_shards import gather
 
     gather(args.shards, args.out, args.num)
+    return 0
+
+
+def cmd_install_model(args) -> int:
+    from fdiff.checkpoint import install_model
+
+    meta = install_model(args.file, args.sha256, args.out, args.arch, args.resolution)
+    log.info(
+        "%s: sha256 verified; a %s model of %s px trained %d steps, installed as %s",
+        args.file, meta["arch"], meta["resolution"], meta["step"], args.out,
+    )  # fmt: skip
     return 0
 
 

@@ -21,6 +21,12 @@ def _key_path(text: str) -> tuple[str, Path]:
     return key.strip(), Path(path)
 
 
+def _label_path(text: str) -> tuple[str, Path]:
+    """FILE or LABEL=FILE (a label names the model in a figure's row)."""
+    key, sep, path = text.partition("=")
+    return (key.strip(), Path(path)) if sep and key and path else ("", Path(text))
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("table", help="one of the paper's Tables 1-7 as CSV and LaTeX")
     p.add_argument("number", type=int, choices=range(1, 8), metavar="N", help="table 1-7")
@@ -73,7 +79,8 @@ def _register_figure(sub: argparse._SubParsersAction) -> None:
 
     f = add("segmentation", "real images with their predicted regions (Figs. 3-6, 13-17)")
     f.add_argument("--data", required=True, type=Path, help="dataset HDF5")
-    f.add_argument("--pred", required=True, type=Path, help="segmentation HDF5 (fdiff segment)")
+    f.add_argument("--pred", required=True, type=_label_path, nargs="+", metavar="[LABEL=]FILE",
+                   help="segmentation HDF5 (fdiff segment); for several: LABEL=FILE")  # fmt: skip
     f.add_argument("--split", default="test")
     f.add_argument("--classes", type=int, nargs="+", help="show images of these classes (Fig. 6)")
     pick(f, 8)

@@ -155,7 +155,7 @@ def class_indices(
 
 def segmentation_figure(
     data: str | Path,
-    pred: str | Path,
+    pred: str | Path | Sequence[tuple[str, str | Path]],
     split: str = "test",
     indices: Sequence[int] | None = None,
     num: int = 8,
@@ -164,25 +164,34 @@ def segmentation_figure(
 ) -> Figure:
     """Real images, predicted regions, overlay and (when the dataset has it) the ground truth.
 
-    ``classes`` (datasets with labels; Fig. 6): show images of these classes, an equal share
-    of ``num`` each; classes without images are skipped, and with none at all the first images
-    are shown (the title says which)."""
+    ``pred``: one segmentation file, or (label, file) pairs of several models of the same
+    images (e.g. the demo's own run and its shipped checkpoint): each gets its segmentation and
+    overlay rows, labelled. ``classes`` (datasets with labels; Fig. 6): show images of these
+    classes, an equal share of ``num`` each; classes without images are skipped, and with none
+    at all the first images are shown (the title says which)."""
+    preds = [("", pred)] if isinstance(pred, (str, Path)) else list(pred)
     images = read_images(data, split)
-    masks = read_prediction(pred, against=(data, split)).masks  # checks the provenance
+    # every file's provenance is checked against the images it is drawn over
+    masks = [read_prediction(p, against=(data, split)).masks for _, p in preds]
     idx = _pick(len(images), indices, num, data)
     shown_classes = []
     if classes and not indices and _has(data, f"{split}/labels"):
         labels = _read(data, f"{split}/labels", "class labels")
         picked, shown_classes = class_indices(labels, classes, num)
         idx = picked or idx
-    k = int(_attrs(pred).get("num_regions", 0) or int(masks.max()) + 1)
-    rows = [images[idx], colorize(masks[idx]), overlay(images[idx], masks[idx])]
-    labels = ["image", "segmentation", "overlay"]
+    k = max(
+        int(_attrs(p).get("num_regions", 0) or int(m.max()) + 1)
+        for (_, p), m in zip(preds, masks, strict=True)
+    )
+    rows, labels = [images[idx]], ["image"]
+    for (name, _), m in zip(preds, masks, strict=True):
+        rows += [colorize(m[idx]), overlay(images[idx], m[idx])]
+        labels += [f"segmentation{f' ({name})' if name else ''}", "overlay"]
     if _has(data, f"{split}/masks"):
         gt = _read(data, f"{split}/masks", "ground-truth masks")[idx]
         rows.append(np.where(gt[..., None] > 0, 255, 0).astype(np.uint8).repeat(3, -1))
         labels.append("ground truth")
-    attrs = _attrs(pred)
+    attrs = _attrs(preds[0][1])
     title = title or (
         f"Segmentation of {split} images"
         + (f" (t = {attrs['t']})" if attrs.get("t") is not None else "")

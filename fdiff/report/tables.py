@@ -101,6 +101,8 @@ _GRABCUT = RowSpec("grabcut", "GrabCut")
 _SUPERVISED = RowSpec("supervised", "Supervised UNet")
 _KMEANS = RowSpec("kmeans", "DatasetDDPM-unsup")
 _OURS = RowSpec("factorized", "Ours")
+# A shipped or released model evaluated beside the run's own (config key `pretrained`).
+_SHIPPED = RowSpec("pretrained", "Ours, shipped checkpoint", optional=True)
 # The trivial and colour baselines (fdiff.baselines.priors): shown only when computed.
 _PRIORS = (
     RowSpec("disc", "Centred disc", optional=True),
@@ -110,9 +112,9 @@ _PRIORS = (
 _QUOTED = RowSpec(QUOTED, "")
 
 SPECS: dict[int, TableSpec] = {
-    1: TableSpec(1, "Comparisons", "flowers", (*_PRIORS, _GRABCUT, _OURS, _QUOTED),
+    1: TableSpec(1, "Comparisons", "flowers", (*_PRIORS, _GRABCUT, _OURS, _SHIPPED, _QUOTED),
                  ("acc", "iou", "dice")),
-    2: TableSpec(2, "Comparisons", "cub", (*_PRIORS, _GRABCUT, _OURS, _QUOTED),
+    2: TableSpec(2, "Comparisons", "cub", (*_PRIORS, _GRABCUT, _OURS, _SHIPPED, _QUOTED),
                  ("acc", "iou", "dice")),
     3: TableSpec(3, "Seg. Comparisons", "celebamask",
                  (_SUPERVISED, _KMEANS, _OURS, _QUOTED), ("acc", "miou")),

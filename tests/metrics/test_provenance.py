@@ -86,3 +86,40 @@ def test_random_bytes_are_a_corrupt_checkpoint(two_sets, tmp_path, capsys):
     assert _segment(junk, two_sets[0], "test", tmp_path / "x.h5") == 2
     line = _one_error_line(capsys)
     assert "model.pt: corrupt checkpoint" in line and "weights_only" not in line
+
+
+# --- a shipped model file (config key `pretrained`, `fdiff install-model`) --------------------
+
+
+def _install(src, sha, out, *extra):
+    return main(["install-model", "--file", str(src), "--sha256", sha, "--out", str(out), *extra])
+
+
+def test_install_model_checks_sha256_arch_and_resolution(factorized_file, ddpm_file, tmp_path,
+                                                         capsys):  # fmt: skip
+    from fdiff.checkpoint import file_sha256
+
+    sha = file_sha256(factorized_file)
+    out = tmp_path / "run" / "model.pt"
+    assert _install(factorized_file, sha, out, "--arch", "factorized", "--resolution", "16") == 0
+    assert out.read_bytes() == factorized_file.read_bytes()
+    capsys.readouterr()
+
+    out.unlink()
+    wrong = "0" * 64
+    assert _install(factorized_file, wrong, out) == 2
+    line = _one_error_line(capsys)
+    assert f"sha256 is {sha}, expected {wrong}" in line and str(factorized_file) in line
+    assert not out.exists()  # nothing written
+
+    assert _install(factorized_file, sha, out, "--resolution", "32") == 2
+    assert "a 16 px model, expected 32 px" in _one_error_line(capsys)
+    assert _install(ddpm_file, file_sha256(ddpm_file), out, "--arch", "factorized") == 2
+    assert "a 'ddpm' model, expected 'factorized'" in _one_error_line(capsys)
+    assert not out.exists()
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(np.random.default_rng(1).bytes(2048))
+    assert _install(junk, file_sha256(junk), out) == 2
+    assert "corrupt checkpoint" in _one_error_line(capsys)
+    assert not out.exists() and not list(out.parent.glob(".model.pt*"))

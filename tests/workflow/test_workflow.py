@@ -230,10 +230,17 @@ def test_config_typo_fails_at_parse_time(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path):
+def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factorized_file):
+    from fdiff.checkpoint import file_sha256
+
     results = tmp_path / "r"
     cfg = tmp_path / "demo_small.yaml"
-    cfg.write_text(SMALL.read_text().replace("RESULTS", str(results)))
+    # a shipped model (key `pretrained`), installed and evaluated beside the trained one
+    shipped = (
+        f"    pretrained: {{file: {factorized_file}, sha256: {file_sha256(factorized_file)}}}\n"
+    )
+    text = SMALL.read_text().replace("RESULTS", str(results))
+    cfg.write_text(text.replace("    res: 16\n", "    res: 16\n" + shipped))
     r = snakemake("all", "--cores", "2", "--configfile", str(cfg), timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]
 
@@ -245,10 +252,16 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path):
         assert (results / "benchmarks" / "train" / f"shapes-16-{arch}.tsv").exists()
     import pandas as pd
 
-    for arch in ("factorized", "concat"):
+    for arch in ("factorized", "concat", "pretrained"):
         for protocol in ("per_image", "fixed"):
             df = pd.read_csv(run / arch / "seg" / f"shapes-{protocol}.csv")
             assert len(df) == 1 and 0.0 <= float(df["iou"][0]) <= 1.0
+    assert (run / "pretrained" / "model.pt").read_bytes() == factorized_file.read_bytes()
+    assert not (run / "pretrained" / "fid.json").exists()  # installed, never trained or sampled
+    table1 = pd.read_csv(results / "tables" / "table1.csv")
+    shipped_rows = table1[table1.iloc[:, 0].astype(str).str.startswith("Ours, shipped")]
+    assert len(shipped_rows) == 2, table1  # one per protocol
+    assert shipped_rows.select_dtypes("number").notna().all().all(), shipped_rows
     assert (results / "baselines" / "shapes-16" / "grabcut-per_image.csv").exists()
     for n in range(1, 8):
         assert (results / "tables" / f"table{n}.csv").exists()

@@ -33,7 +33,13 @@ DATASETS = config["datasets"]
 # The workflow's {arch} wildcard and the model's (arch, decoding) pair (docs/contracts.md):
 # fdiff's own names, and the appendix's two-level model (a factorized arch + model.sub_regions).
 ARCH_VARIANTS = {**MODEL_ARCH_VARIANTS, "hierarchical": ("factorized", "shared")}
-FACTORIZED_ARCHS = [a for a, (arch, _) in ARCH_VARIANTS.items() if arch == "factorized"]
+# A shipped or released factorized model (experiment key `pretrained`) is installed, not
+# trained, as the run directory `pretrained`, and segmented and scored like the trained ones.
+PRETRAINED = "pretrained"
+FACTORIZED_ARCHS = [
+    *(a for a, (arch, _) in ARCH_VARIANTS.items() if arch == "factorized"),
+    PRETRAINED,
+]
 # The trivial and colour baselines: config name (= {prior} wildcard, table key) -> --kind.
 PRIOR_KINDS = {
     "disc": "disc",
@@ -116,7 +122,7 @@ wildcard_constraints:
     dataset="[a-z0-9]+",
     data="[a-z0-9]+",
     res="[0-9]+",
-    arch="|".join(ARCH_VARIANTS),
+    arch="|".join([*ARCH_VARIANTS, PRETRAINED]),
     split="[a-z]+",
     protocol="per_image|fixed",
     prior="|".join(PRIOR_KINDS),
@@ -136,6 +142,18 @@ def experiment(wildcards):
 def all_archs(name):
     exp = EXPERIMENTS[name]
     return list(exp["archs"]) + list(exp["ablations"])
+
+
+def seg_archs(name):
+    """The models of an experiment that are evaluated: its archs and its shipped model."""
+    return all_archs(name) + ([PRETRAINED] if EXPERIMENTS[name]["pretrained"] else [])
+
+
+def pred_labels(name):
+    """Figure labels of the factorized model and, when there is one, the shipped model."""
+    steps = EXPERIMENTS[name]["train"].get("steps")
+    own = f"this run, {steps:,} steps" if steps else "this run"
+    return [own, "shipped checkpoint"] if EXPERIMENTS[name]["pretrained"] else [""]
 
 
 def eval_datasets(name):
@@ -294,14 +312,14 @@ def model_files(names=None, ablations=False):
 def eval_files(name, archs=None):
     """Every metric file of one experiment (for its archs, or the given ones)."""
     exp = EXPERIMENTS[name]
-    archs = all_archs(name) if archs is None else archs
+    archs = seg_archs(name) if archs is None else archs
     res = exp["res"]
     out = []
     for arch in archs:
         rd = run_dir(name, arch)
-        if exp["fid"]:
+        if exp["fid"] and arch != PRETRAINED:
             out.append(f"{rd}/fid.json")
-        if exp["consistency"]:
+        if exp["consistency"] and arch != PRETRAINED:
             out.append(f"{rd}/consistency.json")
         for ev in exp["evaluations"]:
             d = ev["data"]
@@ -431,7 +449,7 @@ def _seg_pairs(name, data, rows, per_class=False):
                 and m in all_archs(name)
             ):
                 pairs.append((m, f"{run_dir(name, m)}/seg/{data}-{p}-classes.csv"))
-            elif m in FACTORIZED_ARCHS and m in all_archs(name):
+            elif m in FACTORIZED_ARCHS and m in seg_archs(name):
                 pairs.append((m, f"{run_dir(name, m)}/seg/{data}-{p}.csv"))
             elif (
                 m == "kmeans"
@@ -478,8 +496,8 @@ def table_pairs(n):
             pairs += [(a, f"{run_dir(name, a)}/fid.json") for a in archs]
         return pairs
     rows = {
-        1: ["factorized", "grabcut", *PRIOR_KINDS],
-        2: ["factorized", "grabcut", *PRIOR_KINDS],
+        1: ["factorized", PRETRAINED, "grabcut", *PRIOR_KINDS],
+        2: ["factorized", PRETRAINED, "grabcut", *PRIOR_KINDS],
         3: ["factorized", "kmeans", "supervised"],
         4: ["factorized", "kmeans", "supervised"],
         7: ["factorized"],

@@ -51,8 +51,12 @@ rule figure_segmentation:
     # Real images with their predicted segmentation (Figs. 3-6).
     input:
         data=lambda w: data_h5(w.data, w.res),
-        masks=lambda w: f"{R}/{w.dataset}-{w.res}/factorized/seg/{w.data}-"
-        f"{eval_spec(w.data, w.res)['split']}.h5",
+        # the trained model's masks, and the shipped model's beside them when there is one
+        masks=lambda w: [
+            f"{run_dir(exp_name(w), a)}/seg/{w.data}-{eval_spec(w.data, w.res)['split']}.h5"
+            for a in ["factorized", PRETRAINED]
+            if a in seg_archs(exp_name(w))
+        ],
     output:
         png=report(
             f"{FIG}/segmentation-{{dataset}}-{{res}}-{{data}}.png",
@@ -75,8 +79,12 @@ rule figure_segmentation:
             and evaluation(exp_name(w), w.data)["condition"] == "labels"
             else ""
         ),
+        preds=lambda w, input: " ".join(
+            shlex.quote(f"{label}={path}" if label else str(path))
+            for label, path in zip(pred_labels(exp_name(w)), input.masks)
+        ),
     shell:
-        "fdiff figure segmentation --data {input.data:q} --pred {input.masks:q}"
+        "fdiff figure segmentation --data {input.data:q} --pred {params.preds}"
         " --split {params.split} {params.classes} --out {output.png:q} {output.pdf:q}"
         " > {log:q} 2>&1"
 

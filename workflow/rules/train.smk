@@ -48,6 +48,8 @@ rule train:
         f"{R}/logs/train/{{dataset}}-{{res}}-{{arch}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{dataset}}-{{res}}-{{arch}}.tsv"
+    wildcard_constraints:
+        arch="|".join(ARCH_VARIANTS),  # the shipped model is installed, not trained
     retries: TRAIN_RETRIES
     conda:
         "../../envs/torch.yaml"
@@ -123,3 +125,23 @@ rule train:
         cp {log:q} {log:q}.attempt-$n # Snakemake empties the log before the next attempt
         exit "$rc"
         """
+
+
+rule install_pretrained:
+    # The experiment's shipped or released model (config key `pretrained`): its sha256 checked,
+    # loaded weights-only, of the experiment's resolution; evaluated like a trained model.
+    input:
+        lambda w: experiment(w)["pretrained"]["file"],
+    output:
+        f"{R}/{{dataset}}-{{res}}/{PRETRAINED}/model.pt",
+    log:
+        f"{R}/logs/install_pretrained/{{dataset}}-{{res}}.log",
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        **CPU_RESOURCES,
+    params:
+        sha256=lambda w: experiment(w)["pretrained"]["sha256"],
+    shell:
+        "fdiff install-model --file {input:q} --sha256 {params.sha256} --arch factorized"
+        " --resolution {wildcards.res} --out {output:q} > {log:q} 2>&1"
