@@ -5,10 +5,15 @@
   of an uninterrupted one (on the same device and world size).
 - Checkpoints are written atomically every ``checkpoint_every`` steps and on SIGTERM/SIGUSR1
   (what SLURM sends at the time limit or on preemption). After such a signal the ranks agree on
-  the step to stop at (fdiff.distributed.agree), rank 0 writes one checkpoint and then the
-  marker RUN_DIR/.preempted holding that checkpoint's step, and every process exits with
-  :data:`EXIT_PREEMPTED`. The workflow tells a preemption from a failure by that marker, never
-  by a launcher's exit code (torchrun exits 1 either way).
+  the step to stop at (fdiff.distributed.agree), rank 0 writes one checkpoint (none if that
+  step's periodic one was just written) and then the marker RUN_DIR/.preempted holding that
+  checkpoint's step, and every process exits with :data:`EXIT_PREEMPTED`. The workflow tells a
+  preemption from a failure by that marker, never by a launcher's exit code (torchrun exits 1
+  either way).
+- A signal after the last step (during the final checkpoint, the write of model.pt or the exit)
+  stops nothing: the run finishes and exits 0. Rank 0 writes the marker (the final step, whose
+  checkpoint is on disk) before model.pt and removes it after, so a final write cut short (SIGKILL
+  at the end of SLURM's grace period) leaves a run that the next attempt completes at once.
 - Under torchrun (WORLD_SIZE > 1) the model is wrapped in DDP and the configured batch is the
   global batch, split over the ranks; rank 0 alone writes files; every rank's RNG state is in
   the checkpoint. Resumed on another world size, the ranks' RNGs are re-derived from
@@ -123,10 +128,15 @@ class StepBatchSampler(Sampler[list[int]]):
 
 
 class _SignalFlag:
-    """Records SIGTERM/SIGUSR1 so the loop can checkpoint between steps."""
+    """Records SIGTERM/SIGUSR1 so the loop can checkpoint between steps.
 
-    def __init__(self):
+    ``ignore_after``: on leaving, ignore both signals instead of restoring the old handlers (the
+    ``fdiff train`` process, whose verdict is settled once training returns: a signal during
+    its exit must not turn a finished run or a saved preemption into a kill)."""
+
+    def __init__(self, ignore_after: bool = False):
         self.signum: int | None = None
+        self.ignore_after = ignore_after
         self._old = {}
 
     def __enter__(self):
@@ -143,7 +153,7 @@ class _SignalFlag:
 
     def __exit__(self, *exc):
         for s, h in self._old.items():
-            signal.signal(s, h)
+            signal.signal(s, signal.SIG_IGN if self.ignore_after else h)
 
 
 def _ignore_stop_signals(worker_id: int) -> None:
@@ -229,9 +239,27 @@ class Trainer:
         if self.dist.main:
             ckpt.save(state, self.ckpt_path)
             log.info("rank 0: checkpoint: step %d -> %s", self.step, self.ckpt_path)
-            if preempted:
-                write_text(self.out / PREEMPTED_MARKER, f"{self.step}\n")
+        if preempted:
+            self.mark_preempted()
         barrier()
+
+    def mark_preempted(self) -> None:
+        """Rank 0: RUN_DIR/.preempted holding the step (the checkpoint of that step is saved)."""
+        if self.dist.main:
+            write_text(self.out / PREEMPTED_MARKER, f"{self.step}\n")
+
+    def finish(self, signalled: bool) -> Path:
+        """The final write, the checkpoint of the last step being on disk. It runs to its end
+        whatever signal arrives; after a signal, the marker (holding the last step) stands
+        while model.pt is written, so that a kill before the end leaves a run that the next
+        attempt completes at once (it resumes at the last step and only writes model.pt)."""
+        if signalled and self.dist.main:
+            self.mark_preempted()
+            log.info("rank 0: signal after the last step: model.pt is written all the same")
+        path = self.write_model()
+        if self.dist.main:
+            (self.out / PREEMPTED_MARKER).unlink(missing_ok=True)  # finished: no verdict left
+        return path
 
     def resume(self) -> bool:
         """Load ``checkpoints/last.pt`` if the run directory has one."""
@@ -337,8 +365,13 @@ class Trainer:
         return value
 
     # -- the loop -------------------------------------------------------------------------------
-    def run(self) -> Path:
-        """Train to ``train.steps``; raises :class:`Preempted` after a signal's checkpoint."""
+    def run(self, stop: _SignalFlag | None = None) -> Path:
+        """Train to ``train.steps``; raises :class:`Preempted` after a signal's checkpoint.
+
+        ``stop``: a flag already installed by the caller (``fdiff train`` installs it before
+        building the Trainer, so that a signal during start-up is recorded too)."""
+        if stop is not None:
+            return self._run(stop)
         # from here on a signal is only recorded: the loop checkpoints and stops on it
         with _SignalFlag() as stop:
             return self._run(stop)
@@ -353,7 +386,7 @@ class Trainer:
         barrier()  # rank 0 has swept the run directory before anyone goes on
         if self.step >= tc.steps:
             log.info("%s: already trained for %d steps", self.out, self.step)
-            return self.write_model()
+            return self.finish(self.dist.main and bool(stop))
         if self.dist.main:
             _truncate_metrics(self.out / "metrics.csv", self.step)
         sampler = StepBatchSampler(
@@ -378,6 +411,7 @@ class Trainer:
         losses: list[float] = []
         # the bar is closed before any error propagates, so the error is the last line printed
         first = True
+        signalled = False
         with bar:
             for x0, y in loader:
                 x0 = x0.to(self.device, non_blocking=True)
@@ -410,16 +444,26 @@ class Trainer:
                     losses, t_log = [], now
                 if tc.sample_every and self.step % tc.sample_every == 0 and self.dist.main:
                     self.sample_grid()
-                if agree(bool(stop), self.device) and self.step < tc.steps:
-                    self.save_checkpoint(preempted=True)
+                saved = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
+                if saved:
+                    self.save_checkpoint()
+                # after the periodic checkpoint: a signal during its write stops at this step,
+                # with no second write
+                signalled = agree(bool(stop), self.device)
+                if signalled and self.step < tc.steps:
+                    if saved:
+                        self.mark_preempted()
+                        barrier()
+                    else:
+                        self.save_checkpoint(preempted=True)
                     why = signal.Signals(stop.signum).name if stop else "another rank's signal"
                     raise Preempted(
                         f"rank {self.dist.rank}: {why}: all {self.dist.world} ranks stopped "
                         f"after step {self.step}; checkpoint saved to {self.ckpt_path}"
                     )
-                if self.step % tc.checkpoint_every == 0 or self.step == tc.steps:
-                    self.save_checkpoint()
-        return self.write_model()
+        # the last step is done and its checkpoint saved; a signal from here on (rank 0's own
+        # flag: the write below is rank 0's alone) is only recorded
+        return self.finish(signalled or (self.dist.main and bool(stop)))
 
     @torch.no_grad()
     def sample_grid(self) -> Path:

@@ -98,3 +98,42 @@ def test_train_rule_retries_preemption_not_failure(tmp_path):
     assert (run / ".failed").exists() and not (run / ".preempted").exists()
     text = log.read_text()
     assert "the previous attempt failed" in text and "not retrying" in text
+
+
+def test_train_rule_signal_after_the_last_step_is_not_a_failure(tmp_path):
+    """SLURM's time limit after the last step, while rank 0 writes the final checkpoint and
+    model.pt: torchrun, signalled, exits 1 and no marker is left, yet the attempt is complete
+    (model.pt is there), not `failed step=exit-1`."""
+    steps = 8
+    cmd, env, run, log = _snakemake(tmp_path / "end", steps=steps, batch=4)
+    with open(tmp_path / "end.log", "w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 300
+        while not (run / "metrics.csv").exists():
+            assert proc.poll() is None and time.time() < deadline, "training did not start"
+            time.sleep(0.2)
+        pids = _processes_of(run)  # the shell, torchrun and its 2 workers
+        assert len(pids) >= 4, pids
+        # frozen the moment rank 0 logs the last step: the signal arrives after it, as SLURM's
+        # to every process of the job
+        rows, prefix = run / "metrics.csv", f"\n{steps},".encode()
+        while prefix not in rows.read_bytes():
+            assert proc.poll() is None and time.time() < deadline, "no last step"
+            time.sleep(0.001)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        where = "model.pt written" if (run / "model.pt").exists() else "before model.pt"
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        rc = proc.wait(timeout=800)
+    assert rc == 0, (tmp_path / "end.log").read_text()[-3000:]
+    attempts = (run / "attempts.log").read_text().splitlines()
+    assert len(attempts) == 1 and attempts[0].endswith("complete step=done"), (where, attempts)
+    assert not (run / ".failed").exists() and not (run / ".preempted").exists()
+    text = log.read_text()
+    assert "signal received" in text  # the shell got it too
+    # torchrun was signalled: its status is 1 whatever its workers did
+    assert "model.pt written: training finished; launcher exit status 1" in text, text[-3000:]
+    print(f"signal arrived {where}")

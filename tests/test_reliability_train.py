@@ -99,3 +99,95 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
     assert "could not write the checkpoint" in last_line and "last.pt" in last_line
     assert (run / "checkpoints" / "last.pt").read_bytes() == saved
     assert not list(run.rglob("*.tmp*"))
+
+
+def _stop_at_row(pids: list[int], metrics, step: int, timeout: float = 240) -> None:
+    """SIGSTOP ``pids`` as soon as metrics.csv has the row of ``step`` (rank 0 appends it right
+    after that step, before the step's checkpoint): they stay frozen just after that step."""
+    deadline, prefix = time.time() + timeout, f"\n{step},".encode()
+    while time.time() < deadline:
+        try:
+            if prefix in metrics.read_bytes():
+                break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.001)
+    else:
+        raise AssertionError(f"{metrics}: no row for step {step}")
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)  # ProcessLookupError: it had already exited
+
+
+def _signal_frozen(pids: list[int], sig=signal.SIGTERM) -> None:
+    for pid in pids:
+        os.kill(pid, sig)
+    for pid in pids:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_sigterm_after_the_last_step_still_finishes(tmp_path, shapes16, tiny_run_config):
+    """SLURM's time limit right after the last step (during the final checkpoint, the write of
+    model.pt or the exit): the run ends complete, exit 0 and model.pt, not killed or failed.
+    A retry of a run killed during that final write (its checkpoint at the last step, the
+    marker standing) writes model.pt at once, with the weights of the uninterrupted run."""
+    from fdiff.train import PREEMPTED_MARKER
+
+    steps = 6
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text(tiny_run_config(steps=steps, checkpoint_every=4, log_every=1).to_yaml())
+    run = tmp_path / "run"
+    err = tmp_path / "stderr"
+    with open(err, "w") as f:
+        proc = subprocess.Popen(_train_cmd(run_yaml, shapes16, run), stderr=f, env=ENV)
+        _stop_at_row([proc.pid], run / "metrics.csv", steps)
+        where = "model.pt written" if (run / "model.pt").exists() else "before model.pt"
+        _signal_frozen([proc.pid])
+        rc = proc.wait(timeout=120)
+    text = err.read_text()
+    assert rc == 0, f"stopped {where}: exit {rc}\n{text[-3000:]}"
+    assert not (run / PREEMPTED_MARKER).exists()  # a finished run carries no verdict
+    assert ckpt.load(run / "checkpoints" / "last.pt", ckpt.TRAIN_FORMAT)["step"] == steps
+    want = ckpt.load_model(run / "model.pt")[0].state_dict()
+    assert ckpt.load(run / "model.pt", ckpt.MODEL_FORMAT)["step"] == steps
+    print(f"signal arrived {where}")
+
+    # the state a kill during the final write leaves: the checkpoint of the last step and the
+    # marker (written before model.pt), no model.pt; the retry finishes at once
+    (run / "model.pt").unlink()
+    (run / PREEMPTED_MARKER).write_text(f"{steps}\n")
+    metrics = (run / "metrics.csv").read_text()
+    done = subprocess.run(
+        _train_cmd(run_yaml, shapes16, run), capture_output=True, text=True, env=ENV
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"already trained for {steps} steps" in done.stderr
+    assert not (run / PREEMPTED_MARKER).exists()
+    assert (run / "metrics.csv").read_text() == metrics  # no step was trained again
+    got = ckpt.load_model(run / "model.pt")[0].state_dict()
+    for name, value in want.items():
+        assert torch.equal(got[name], value), name
+
+
+def test_sigterm_during_a_periodic_checkpoint_stops_at_that_step(
+    tmp_path, shapes16, tiny_run_config
+):
+    """A signal while the step's periodic checkpoint is written: the write completes (the
+    handler only records the signal), the run stops at that step or the next with the marker
+    holding the step of the checkpoint on disk, and no second checkpoint of the same step."""
+    from fdiff.train import EXIT_PREEMPTED, PREEMPTED_MARKER
+
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text(tiny_run_config(steps=40, checkpoint_every=4, log_every=1).to_yaml())
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        _train_cmd(run_yaml, shapes16, run), stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    _stop_at_row([proc.pid], run / "metrics.csv", 4)
+    _signal_frozen([proc.pid])
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_PREEMPTED, err[-3000:]
+    step = int((run / PREEMPTED_MARKER).read_text())
+    assert step in (4, 5), err[-3000:]
+    assert ckpt.load(run / "checkpoints" / "last.pt", ckpt.TRAIN_FORMAT)["step"] == step
+    assert err.count(f"checkpoint: step {step} ->") == 1, err[-3000:]
+    assert not (run / "model.pt").exists() and not list(run.rglob(".*.tmp*"))

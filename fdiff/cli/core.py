@@ -119,26 +119,29 @@ def cmd_summary(args) -> int:
 
 def cmd_train(args) -> int:
     from fdiff.data.loader import H5ImageDataset
-    from fdiff.train import EXIT_PREEMPTED, Preempted, Trainer
+    from fdiff.train import EXIT_PREEMPTED, Preempted, Trainer, _SignalFlag
 
-    cfg = RunConfig.from_yaml(args.config)
-    d = cfg.to_dict()
-    if args.arch:
-        d["model"]["arch"], d["model"]["decoding"] = ARCH_VARIANTS[args.arch]
-    if args.steps is not None:
-        d["train"]["steps"] = args.steps
-    cfg = RunConfig.from_dict(d, str(args.config))
-    dataset = H5ImageDataset(args.data, args.split, uint8=True)  # Trainer converts on device
-    res = dataset[0][0].shape[-1]
-    if res != cfg.model.resolution:
-        raise FdiffError(
-            f"{args.data}: images are {res} px but model.resolution is {cfg.model.resolution}"
-        )
-    try:
-        Trainer(cfg, dataset, args.out).run()
-    except Preempted as e:
-        print(f"fdiff train: preempted: {e}", file=sys.stderr)
-        return EXIT_PREEMPTED
+    # A signal is recorded from here to the exit: one during start-up stops training after its
+    # first step (checkpoint and marker), one after the last step stops nothing (exit 0).
+    with _SignalFlag(ignore_after=True) as stop:
+        cfg = RunConfig.from_yaml(args.config)
+        d = cfg.to_dict()
+        if args.arch:
+            d["model"]["arch"], d["model"]["decoding"] = ARCH_VARIANTS[args.arch]
+        if args.steps is not None:
+            d["train"]["steps"] = args.steps
+        cfg = RunConfig.from_dict(d, str(args.config))
+        dataset = H5ImageDataset(args.data, args.split, uint8=True)  # Trainer converts on device
+        res = dataset[0][0].shape[-1]
+        if res != cfg.model.resolution:
+            raise FdiffError(
+                f"{args.data}: images are {res} px but model.resolution is {cfg.model.resolution}"
+            )
+        try:
+            Trainer(cfg, dataset, args.out).run(stop)
+        except Preempted as e:
+            print(f"fdiff train: preempted: {e}", file=sys.stderr)
+            return EXIT_PREEMPTED
     return 0
 
 

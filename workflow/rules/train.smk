@@ -7,11 +7,16 @@
 #
 # Preemption or failure is told by what fdiff wrote, never by the launcher's exit status
 # (torchrun and srun exit 1 for both): on SIGTERM/SIGUSR1 all ranks stop at one step, rank 0
-# writes the checkpoint and then RUN_DIR/.preempted holding its step. An attempt that ends
-# with that marker is retried (at most launch.retries times); one that ends without it and
-# with a non-zero status writes RUN_DIR/.failed, and the next attempt refuses to run. The
-# shell traps SIGTERM/SIGINT/SIGUSR1: when SLURM signals every process of the step, it waits
-# for training to checkpoint instead of dying first. RUN_DIR/attempts.log keeps one line per
+# writes the checkpoint and then RUN_DIR/.preempted holding its step. A signal after the last
+# step stops nothing: fdiff writes model.pt all the same (with the marker standing while it
+# writes), so an attempt that ends with model.pt is complete whatever the launcher's status, and
+# one killed during that final write left the marker and a checkpoint at the last step: its
+# retry only writes model.pt. An attempt that ends with the marker is retried (at most
+# launch.retries times); so is one whose shell got a signal but finds no marker (killed before
+# fdiff could checkpoint: the retry resumes from the last checkpoint). One that ends otherwise
+# with a non-zero status writes RUN_DIR/.failed, and the next attempt refuses to run. The shell
+# traps SIGTERM/SIGINT/SIGUSR1: when SLURM signals every process of the step, it waits for
+# training to checkpoint instead of dying first. RUN_DIR/attempts.log keeps one line per
 # attempt (host, verdict, step).
 #
 # Several nodes (launch.nodes > 1): the SLURM executor's `mpi` resource makes the job step run
@@ -93,22 +98,28 @@ rule train:
         elif [ -e "$rd/.preempted" ]; then
             say "the previous attempt was preempted at step $(cat "$rd/.preempted"); resuming"
         else
-            say "the previous attempt ended without a verdict (killed before fdiff or this" \
-                "shell could write one); resuming from the last checkpoint"
+            say "the previous attempt left no preemption marker (killed, or signalled before" \
+                "fdiff could checkpoint); resuming from the last checkpoint"
         fi
         if [ -e "$rd/.complete" ] || [ "$(cat "$rd/.inputs" 2>/dev/null)" != "$fp" ]; then
             rm -rf "$rd/checkpoints" "$rd/metrics.csv" "$rd/config.yaml" "$rd/.complete"
         fi
-        rm -f "$rd/.preempted"
+        rm -f "$rd/.preempted" {output:q}
         echo "$fp" >"$rd/.inputs"
         host="${{SLURMD_NODENAME:-$(hostname)}}"
         say "on $host (SLURM job ${{SLURM_JOB_ID:-none}})"
         # a signal to this shell waits until training has checkpointed and exited
-        trap 'say "signal received; waiting for training to checkpoint"' TERM INT USR1
+        sig=0
+        trap 'sig=1; say "signal received; waiting for training to checkpoint"' TERM INT USR1
         rc=0
         OMP_NUM_THREADS={params.omp} {params.launcher} train --config {input.config:q} \
             --data {input.data:q} --out "$rd" >>{log:q} 2>&1 || rc=$?
         trap - TERM INT USR1
+        if [ "$rc" -ne 0 ] && [ -e {output:q} ]; then
+            say "model.pt written: training finished; launcher exit status $rc after the" \
+                "final write (a signal after the last step: torchrun exits 1) ignored"
+            rc=0
+        fi
         if [ "$rc" -eq 0 ]; then
             touch "$rd/.complete"
             verdict="complete step=done"
@@ -116,6 +127,11 @@ rule train:
             verdict="preempted step=$(cat "$rd/.preempted")"
             say "preempted: checkpoint at step $(cat "$rd/.preempted") saved on the signal" \
                 "(launcher exit status $rc); the retry resumes"
+            rc=75
+        elif [ "$sig" -eq 1 ]; then
+            verdict="preempted step=none"
+            say "signalled, but training left no marker (killed before it could checkpoint;" \
+                "launcher exit status $rc); the retry resumes from the last checkpoint"
             rc=75
         else
             echo "$rc" >"$rd/.failed"
