@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from fdiff.bench_report import BenchResult, Row
+from fdiff.bench_report import SECTIONS, TRAIN_VARIANTS, BenchResult, Row
 from fdiff.bench_timing import (
     device_name,
     free_memory,
@@ -68,17 +68,6 @@ from fdiff.nn import set_activation_checkpointing
 from fdiff.summary import count_flops
 
 log = logging.getLogger(__name__)
-
-# (row name, arch variant of fdiff.config.ARCH_VARIANTS, looped reference)
-TRAIN_VARIANTS: list[tuple[str, str, bool]] = [
-    ("ddpm", "ddpm", False),
-    ("shared", "factorized", False),
-    ("shared-looped", "factorized", True),
-    ("unshared", "unshared", False),
-    ("concat", "concat", False),
-    ("mask_hmid", "mask_hmid", False),
-]
-SECTIONS = ("train", "segment", "sample", "data")
 
 
 @dataclass

@@ -9,6 +9,18 @@ from dataclasses import dataclass, field, fields
 
 from fdiff.io import atomic_path
 
+# The bench's rows and sections (here, torch-free, so that the CLI parser does not import
+# torch). (row name, arch variant of fdiff.config.ARCH_VARIANTS, looped reference)
+TRAIN_VARIANTS: list[tuple[str, str, bool]] = [
+    ("ddpm", "ddpm", False),
+    ("shared", "factorized", False),
+    ("shared-looped", "factorized", True),
+    ("unshared", "unshared", False),
+    ("concat", "concat", False),
+    ("mask_hmid", "mask_hmid", False),
+]
+SECTIONS = ("train", "segment", "sample", "data")
+
 # The performance targets on the 64 px paper preset (docs/performance.md; reported, never
 # asserted).
 TARGET_TIME_OVER_FLOP = 1.05  # factorized/standard step-time ratio <= 1.05x the FLOP ratio

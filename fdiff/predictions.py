@@ -20,14 +20,17 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
-import torch
 
 from fdiff.data.hdf5 import inspect_split, open_dataset, open_readonly
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path
+
+if TYPE_CHECKING:  # the readers (tables, figures, gathers) run without torch
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ FINGERPRINT_IMAGES = 16  # images hashed for the fingerprint, evenly spaced over
 
 def region_map(probs: torch.Tensor) -> np.ndarray:
     """Mask probabilities [N x K x H x W] -> region ids [N x H x W] uint8 (the argmax over K)."""
-    return probs.argmax(1).to(torch.uint8).cpu().numpy()
+    return probs.argmax(1).byte().cpu().numpy()  # .byte() is .to(torch.uint8)
 
 
 def soft_masks(probs: torch.Tensor) -> np.ndarray:

@@ -10,7 +10,7 @@ log = logging.getLogger("fdiff")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fdiff.bench import SECTIONS, TRAIN_VARIANTS
+    from fdiff.bench_report import SECTIONS, TRAIN_VARIANTS
 
     p = sub.add_parser(
         "bench",

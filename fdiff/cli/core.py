@@ -9,11 +9,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from fdiff.config import ARCH_VARIANTS, RunConfig, model_config_from_dict
 from fdiff.errors import FdiffError
+
+if TYPE_CHECKING:  # torch is imported by the verbs that run a model, not by the CLI itself
+    import torch
 
 log = logging.getLogger("fdiff")
 
