@@ -113,10 +113,21 @@ def predict(model, diffusion, x: torch.Tensor, t: int, seed: int, bs: int = 250)
 
 
 def score(pred_test, gt_test, pred_fit, gt_fit, k: int, t) -> dict:
-    pi = binary_metrics(pred_test, gt_test, k, SegProtocol("test", "per_image", len(gt_test), k, t))
+    pi = binary_metrics(
+        pred_test,
+        gt_test,
+        k,
+        SegProtocol(split="test", assignment="per_image", n=len(gt_test), num_regions=k, t=t),
+    )
     fg = fit_foreground_subset(pred_fit, gt_fit, k)
     fx = binary_metrics(
-        pred_test, gt_test, k, SegProtocol("test", "fixed", len(gt_test), k, t, "train"), fg
+        pred_test,
+        gt_test,
+        k,
+        SegProtocol(
+            split="test", assignment="fixed", n=len(gt_test), num_regions=k, t=t, fit_split="train"
+        ),
+        fg,
     )
     # share of pixels carrying the pixel-wise modal label
     onehot = np.stack([(pred_test == i) for i in range(k)])  # [K, N, H, W]
