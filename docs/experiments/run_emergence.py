@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
-from fdiff.data.loader import to_float
+from fdiff.data.loader import TensorImages, to_float
 from fdiff.metrics.segmentation import SegProtocol, binary_metrics, fit_foreground_subset
 from fdiff.samplers import segment
 from fdiff.train import StepBatchSampler, Trainer
@@ -79,19 +79,6 @@ FIELDS = [
     "fixed_subset",
     "layout_frac",
 ]
-
-
-class MemDataset(torch.utils.data.Dataset):
-    """Images float [N, 3, H, W] in [-1, 1] with dummy labels (Trainer's dataset interface)."""
-
-    def __init__(self, x: torch.Tensor):
-        self.x = x
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], torch.tensor(-1)
 
 
 def load_shapes(difficulty: str, resolution: int, num_train: int, num_test: int, seed: int):
@@ -230,7 +217,7 @@ def main(argv=None):
     print(f"data {a.difficulty} {a.resolution}px: {time.time() - t0:.1f}s", flush=True)
 
     out_dir = Path(tempfile.mkdtemp(prefix=f"emerg_{a.tag}_"))
-    trainer = Trainer(cfg, MemDataset(xtr), out_dir)
+    trainer = Trainer(cfg, TensorImages(xtr), out_dir)
     params = sum(p.numel() for p in trainer.model.parameters())
     sampler = StepBatchSampler(len(xtr), a.batch, 0, a.steps, a.seed)
     ts = [int(v) for v in a.eval_t.split(",")]
