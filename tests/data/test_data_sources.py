@@ -14,8 +14,8 @@ import json
 import numpy as np
 import pytest
 from datahelp import (
+    make_davis_zip,
     make_tar,
-    make_zip,
     md5,
     no_temp_files,
     rand_image,
@@ -281,22 +281,10 @@ def test_voc_end_to_end(server, tmp_path):
 
 def test_davis_end_to_end(server, tmp_path):
     rng = np.random.default_rng(3)
-    src, out = tmp_path / "davis-src", server.root / "davis"
-    root = src / "DAVIS"
+    out = server.root / "davis"
     seqs = {"bear": "val", "bmx-trees": "val", "blackswan": "train"}
-    for seq in seqs:
-        for t in range(3):
-            save(rand_image(rng, 24, 42), root / "JPEGImages" / "480p" / seq / f"{t:05d}.jpg")
-            m = np.zeros((24, 42), np.uint8)
-            m[5:15, 10:20], m[5:15, 22:30] = 1, 2  # two objects
-            save_palette(m, root / "Annotations" / "480p" / seq / f"{t:05d}.png")
-    (root / "ImageSets" / "2017").mkdir(parents=True)
-    for split in ("train", "val"):
-        (root / "ImageSets" / "2017" / f"{split}.txt").write_text(
-            "\n".join(s for s, v in seqs.items() if v == split) + "\n"
-        )
-    out.mkdir(parents=True)
-    make_zip(out / "DAVIS-2017-trainval-480p.zip", src, "DAVIS")
+    boxes = [(slice(5, 15), slice(10, 20)), (slice(5, 15), slice(22, 30))]  # two objects
+    make_davis_zip(out, tmp_path / "davis-src", seqs, (24, 42), boxes, rng)
     raw, h5 = tmp_path / "raw", tmp_path / "davis.h5"
     reg = write_registry(tmp_path / "reg.json", {})  # no checksum: recorded, unverified
     assert download("davis", server, raw, reg) == (0, "")

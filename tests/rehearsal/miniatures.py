@@ -20,7 +20,7 @@ import numpy as np
 from scipy.io import savemat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from datahelp import make_tar, make_zip, md5, rand_image, save, save_palette  # noqa: E402
+from datahelp import make_davis_zip, make_tar, md5, rand_image, save, save_palette  # noqa: E402
 
 # ImageNet WordNet ids in the standard 1000-class order: tench (0), ostrich (9), Pekinese
 # (154), papillon (157), tabby (281) and, for VOC's mapping, airliner (404) and tabby's
@@ -127,22 +127,9 @@ def build_davis(www: Path, work: Path) -> dict:
     """DAVIS-2017-trainval-480p.zip under www/davis: two val sequences and a train one, 3
     frames each, two objects per frame. DAVIS publishes no checksum: none in the override."""
     rng = np.random.default_rng(3)
-    src, out = work / "davis-src", www / "davis"
-    root = src / "DAVIS"
     seqs = {"bear": "val", "car-shadow": "val", "blackswan": "train"}
-    for seq in seqs:
-        for t in range(3):
-            save(rand_image(rng, 36, 64), root / "JPEGImages" / "480p" / seq / f"{t:05d}.jpg")
-            m = np.zeros((36, 64), np.uint8)
-            m[6:30, 8:30], m[6:30, 34:56] = 1, 2
-            save_palette(m, root / "Annotations" / "480p" / seq / f"{t:05d}.png")
-    (root / "ImageSets" / "2017").mkdir(parents=True, exist_ok=True)
-    for split in ("train", "val"):
-        (root / "ImageSets" / "2017" / f"{split}.txt").write_text(
-            "\n".join(s for s, v in seqs.items() if v == split) + "\n"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    make_zip(out / "DAVIS-2017-trainval-480p.zip", src, "DAVIS")
+    boxes = [(slice(6, 30), slice(8, 30)), (slice(6, 30), slice(34, 56))]
+    make_davis_zip(www / "davis", work / "davis-src", seqs, (36, 64), boxes, rng)
     return {}
 
 
