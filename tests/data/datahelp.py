@@ -159,6 +159,28 @@ def make_davis_zip(
     return make_zip(out / "DAVIS-2017-trainval-480p.zip", src, "DAVIS")
 
 
+def write_celebamask(
+    root: Path,
+    orig: dict[int, int],
+    parts: dict[str, tuple[slice, slice]],
+    rng: np.random.Generator,
+    s: int = 32,
+) -> None:
+    """A CelebAMask-HQ folder at ``root``: per image index of ``orig`` (index -> CelebA index)
+    a random 2s x 2s JPEG and one s x s annotation PNG per part of ``parts`` (its box white),
+    and the CelebA-HQ-to-CelebA mapping."""
+    anno = root / "CelebAMask-HQ-mask-anno"
+    for idx in orig:
+        save(rand_image(rng, 2 * s, 2 * s), root / "CelebA-HQ-img" / f"{idx}.jpg")
+        for part, (ys, xs) in parts.items():
+            m = np.zeros((s, s, 3), np.uint8)
+            m[ys, xs] = 255
+            save(m, anno / str(idx // 2000) / f"{idx:05d}_{part}.png")
+    (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text(
+        "idx orig_idx orig_file\n" + "".join(f"{i} {o} {o + 1:06d}.jpg\n" for i, o in orig.items())
+    )
+
+
 def run(*argv: str) -> tuple[int, str]:
     """Run a data verb in-process as ``fdiff`` does; return (exit status, error line)."""
     parser = argparse.ArgumentParser(prog="fdiff")

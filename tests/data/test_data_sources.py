@@ -22,6 +22,7 @@ from datahelp import (
     run,
     save,
     save_palette,
+    write_celebamask,
     write_registry,
 )
 from PIL import Image
@@ -338,8 +339,6 @@ def test_ffhq_local_copy(tmp_path):
 
 def test_celebamask_part_merge(tmp_path):
     rng = np.random.default_rng(5)
-    root = tmp_path / "raw" / "CelebAMask-HQ"
-    anno = root / "CelebAMask-HQ-mask-anno"
     orig = {0: 100, 1: 170_000, 2: 190_000, 3: 200_000}  # train, val, test, test
     s = 32
     parts = {
@@ -352,15 +351,8 @@ def test_celebamask_part_merge(tmp_path):
     expect = np.zeros((s, s), np.uint8)
     for part, (ys, xs) in parts.items():
         expect[ys, xs] = {"skin": 1, "l_eye": 1, "hair": 2}.get(part, 0)
-    for idx in orig:
-        save(rand_image(rng, 2 * s, 2 * s), root / "CelebA-HQ-img" / f"{idx}.jpg")
-        for part, (ys, xs) in parts.items():
-            m = np.zeros((s, s, 3), np.uint8)
-            m[ys, xs] = 255
-            save(m, anno / str(idx // 2000) / f"{idx:05d}_{part}.png")
-    (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text(
-        "idx orig_idx orig_file\n" + "".join(f"{i} {o} {o + 1:06d}.jpg\n" for i, o in orig.items())
-    )
+    root = tmp_path / "raw" / "CelebAMask-HQ"
+    write_celebamask(root, orig, parts, rng, s)
     h5 = tmp_path / "celeba.h5"
     assert run("prepare", "celebamask", "--raw", tmp_path / "raw", "--res", s, "--out", h5) == (
         0,
@@ -388,7 +380,7 @@ def test_celebamask_part_merge(tmp_path):
     expect[parts["hat"]] = 2
     assert np.array_equal(read_masks(h5, "test")[0], expect)
     # an image without any part PNG is a missing mask
-    for p in (anno / "0").glob("00003_*.png"):
+    for p in (root / "CelebAMask-HQ-mask-anno" / "0").glob("00003_*.png"):
         p.unlink()
     rc, err = run("prepare", "celebamask", "--raw", tmp_path / "raw", "--res", s, "--out", h5)
     assert rc == 2 and "00003_skin.png: missing mask" in err
