@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,6 +129,41 @@ def write_arrays(path: str | Path, arrays: dict[str, np.ndarray], attrs: dict) -
             f.create_dataset(key, data=value, chunks=chunks)
         for key, value in attrs.items():
             f.attrs[key] = "" if value is None else value
+
+
+def concat_files(
+    out: str | Path,
+    parts: Sequence[tuple[str | Path, int, int]],
+    keys: Sequence[str],
+    copy: Sequence[str] = (),
+    drop_attrs: Sequence[str] = (),
+) -> int:
+    """Write ``out`` atomically as the files ``parts`` (``(path, start, stop)`` in order, tiling
+    ``[0, n)``) joined along the item axis, for each array of ``keys`` that the first part
+    holds (chunked as :func:`write_arrays` does); the groups or arrays ``copy`` and the
+    attributes less ``drop_attrs`` come from the first part as they are. Streams one part at a
+    time; returns n."""
+    n = parts[-1][2]
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as g:
+        with _open(parts[0][0]) as f0:
+            for key, value in f0.attrs.items():
+                if key not in drop_attrs:
+                    g.attrs[key] = value
+            keys = [k for k in keys if k in f0]
+            for k in keys:
+                d = f0[k]
+                chunks = (1, *d.shape[1:]) if d.ndim >= 3 else None
+                g.create_dataset(k, shape=(n, *d.shape[1:]), dtype=d.dtype, chunks=chunks)
+            for name in copy:
+                if name in f0:
+                    f0.copy(name, g)
+        for p, s, e in parts:
+            with _open(p) as f:
+                for k in keys:
+                    if k not in f or f[k].shape[0] != e - s:
+                        raise FdiffError(f"{p}: /{k} missing or not {e - s} images long")
+                    g[k][s:e] = f[k][()]
+    return n
 
 
 def write_segmentation(

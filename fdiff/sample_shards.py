@@ -26,14 +26,20 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path
-from fdiff.predictions import region_map, soft_masks, write_arrays
+from fdiff.predictions import (
+    concat_files,
+    file_attrs,
+    has_array,
+    region_map,
+    soft_masks,
+    write_arrays,
+)
 
 log = logging.getLogger("fdiff")
 
@@ -188,10 +194,10 @@ def gather(shards: list[Path], out: Path, num: int | None = None) -> int:
         raise FdiffError("gather: no shard files given")
     infos = []
     for p in shards:
-        with h5py.File(p, "r") as f:
-            if "start" not in f.attrs or "images" not in f:
-                raise FdiffError(f"{p}: not a sample shard (no 'start' attribute or images)")
-            infos.append((int(f.attrs["start"]), int(f.attrs["stop"]), Path(p)))
+        attrs = file_attrs(p)
+        if "start" not in attrs or not has_array(p, "images"):
+            raise FdiffError(f"{p}: not a sample shard (no 'start' attribute or images)")
+        infos.append((int(attrs["start"]), int(attrs["stop"]), Path(p)))
     infos.sort()
     pos = 0
     for s, e, p in infos:
@@ -200,23 +206,7 @@ def gather(shards: list[Path], out: Path, num: int | None = None) -> int:
         pos = e
     if num is not None and pos != num:
         raise FdiffError(f"gather: the shards hold images 0..{pos}, expected {num}")
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as g:
-        with h5py.File(infos[0][2], "r") as f0:
-            for key, value in f0.attrs.items():
-                if key not in ("start", "stop"):
-                    g.attrs[key] = value
-            keys = [k for k in PER_IMAGE if k in f0]
-            for k in keys:
-                d = f0[k]
-                chunks = (1, *d.shape[1:]) if d.ndim >= 3 else None
-                g.create_dataset(k, shape=(pos, *d.shape[1:]), dtype=d.dtype, chunks=chunks)
-            if "trajectory" in f0:
-                f0.copy("trajectory", g)
-        for s, e, p in infos:
-            with h5py.File(p, "r") as f:
-                for k in keys:
-                    if k not in f or f[k].shape[0] != e - s:
-                        raise FdiffError(f"{p}: /{k} missing or not {e - s} images long")
-                    g[k][s:e] = f[k][()]
+    parts = [(p, s, e) for s, e, p in infos]
+    concat_files(out, parts, PER_IMAGE, copy=("trajectory",), drop_attrs=("start", "stop"))
     log.info("%d shards, %d images -> %s", len(infos), pos, out)
     return pos

@@ -17,20 +17,9 @@ import torch
 from fdiff import checkpoint as ckpt
 from fdiff.cli import main as fdiff_main
 from fdiff.config import RunConfig
-from fdiff.data.loader import H5ImageDataset
+from fdiff.data.loader import H5ImageDataset, TensorImages
 from fdiff.errors import FdiffError
 from fdiff.train import EXIT_PREEMPTED, PREEMPTED_MARKER, StepBatchSampler, Trainer
-
-
-class Fixed(torch.utils.data.Dataset):
-    def __init__(self, x):
-        self.x = x
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], torch.tensor(-1)
 
 
 def fixed_eval_loss(trainer: Trainer, x0: torch.Tensor) -> float:
@@ -47,7 +36,7 @@ def test_training_overfits_a_tiny_batch(tmp_path, tiny_run_config):
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
     cfg = tiny_run_config(steps=150, batch_size=2, lr=2e-3, flip=False, checkpoint_every=1000)
-    trainer = Trainer(cfg, Fixed(x0), tmp_path / "run")
+    trainer = Trainer(cfg, TensorImages(x0), tmp_path / "run")
     before = fixed_eval_loss(trainer, x0)
     trainer.run()
     after = fixed_eval_loss(trainer, x0)

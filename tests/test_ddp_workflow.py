@@ -13,40 +13,21 @@ import time
 from pathlib import Path
 
 import pytest
+from workflow_config import shapes16_config
 
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.slow, pytest.mark.workflow]
-
-CONFIG = """
-results: {results}
-raw: {results}/raw
-inception_weights: {results}/cache/inception.pth
-gpu_resources: {{gpu: 0, cpus_per_gpu: 1, threads: 1, mem_mb: 1000, runtime: 10}}
-cpu_resources: {{threads: 1, mem_mb: 1000, runtime: 10}}
-datasets:
-  shapes: {{source: synthetic, difficulty: easy, num_train: 32, num_val: 4, num_test: 8}}
-experiments:
-  shapes-16:
-    dataset: shapes
-    res: 16
-    archs: [factorized]
-    model: {{preset: tiny}}
-    train: {{steps: {steps}, batch_size: {batch}, checkpoint_every: 100000, log_every: 1,
-             device: cpu}}
-    launch: {{nodes: 1, gpus_per_node: 2, cpus_per_gpu: 1, threads: 2, mem_mb: 1000,
-              runtime: 10, retries: 2}}
-    segment: {{t: 30, batch_size: 8}}
-    evaluations: [{{data: shapes, protocols: [per_image]}}]
-    fid: false
-"""
 
 
 def _snakemake(tmp_path, steps, batch):
     tmp_path.mkdir()
     results = tmp_path / "r"
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(CONFIG.format(results=results, steps=steps, batch=batch))
+    train = dict(steps=steps, batch_size=batch, checkpoint_every=100000, log_every=1, device="cpu")
+    launch = dict(nodes=1, gpus_per_node=2, cpus_per_gpu=1, threads=2, mem_mb=1000, runtime=10,
+                  retries=2)  # fmt: skip
+    cfg.write_text(shapes16_config(results, gpu=0, train=train, launch=launch))
     run = results / "shapes-16" / "factorized"
     cmd = ["timeout", "-s", "INT", "800", "snakemake", str(run / "model.pt"), "--cores", "2",
            "--configfile", str(cfg)]  # fmt: skip

@@ -64,10 +64,21 @@ def disc(res: int, radius: float) -> np.ndarray:
 
 
 def both(pred_te, gt_te, pred_fit, gt_fit, k):
-    pi = binary_metrics(pred_te, gt_te, k, SegProtocol("test", "per_image", len(gt_te), k))
+    pi = binary_metrics(
+        pred_te,
+        gt_te,
+        k,
+        SegProtocol(split="test", assignment="per_image", n=len(gt_te), num_regions=k),
+    )
     fg = fit_foreground_subset(pred_fit, gt_fit, k)
     fx = binary_metrics(
-        pred_te, gt_te, k, SegProtocol("test", "fixed", len(gt_te), k, None, "train"), fg
+        pred_te,
+        gt_te,
+        k,
+        SegProtocol(
+            split="test", assignment="fixed", n=len(gt_te), num_regions=k, fit_split="train"
+        ),
+        fg,
     )
     return dict(
         iou_per_image=pi.iou,
@@ -93,7 +104,11 @@ def main(argv=None):
             xt, mt = generate(diff, res, "test", a.num_test)
             full = lambda n, r=res: np.ones((n, r, r), np.uint8)  # noqa: E731
             pi = binary_metrics(
-                full(len(mt)), mt, 2, SegProtocol("test", "fixed", len(mt), 2), (1,)
+                full(len(mt)),
+                mt,
+                2,
+                SegProtocol(split="test", assignment="fixed", n=len(mt), num_regions=2),
+                (1,),
             )
             rows.append(
                 dict(
@@ -115,7 +130,7 @@ def main(argv=None):
                         np.broadcast_to(disc(res, r), mf.shape),
                         mf,
                         2,
-                        SegProtocol("train", "fixed", len(mf), 2),
+                        SegProtocol(split="train", assignment="fixed", n=len(mf), num_regions=2),
                         (1,),
                     ).iou
                 ),

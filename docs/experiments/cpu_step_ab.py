@@ -19,6 +19,7 @@ import time
 import torch
 
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
+from fdiff.data.loader import TensorImages
 from fdiff.train import Trainer
 
 # name -> (arch, decoding, looped, base_channels, attention resolutions)
@@ -50,17 +51,6 @@ SETS = {
 }
 
 
-class _Images(torch.utils.data.Dataset):
-    def __init__(self, x):
-        self.x = x
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], torch.tensor(-1)
-
-
 def trainer(arch: str, decoding: str, looped: bool, c: int, attn: tuple[int, ...], x) -> Trainer:
     """A demo-shaped trainer (K = 3, channels [C, 2C]); looped forces the K loop."""
     m = ModelConfig(
@@ -76,7 +66,9 @@ def trainer(arch: str, decoding: str, looped: bool, c: int, attn: tuple[int, ...
     )
     tc = TrainConfig(steps=1000, batch_size=16, lr=5e-4, device="cpu")
     tr = Trainer(
-        RunConfig(model=m, diffusion=DiffusionConfig(), train=tc), _Images(x), tempfile.mkdtemp()
+        RunConfig(model=m, diffusion=DiffusionConfig(), train=tc),
+        TensorImages(x),
+        tempfile.mkdtemp(),
     )
     if looped:
         fwd = tr.model.forward

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
-from fdiff.data.loader import to_float
+from fdiff.data.loader import TensorImages, to_float
 from fdiff.metrics.segmentation import SegProtocol, binary_metrics, fit_foreground_subset
 from fdiff.samplers import segment
 from fdiff.train import StepBatchSampler, Trainer
@@ -81,19 +81,6 @@ FIELDS = [
 ]
 
 
-class MemDataset(torch.utils.data.Dataset):
-    """Images float [N, 3, H, W] in [-1, 1] with dummy labels (Trainer's dataset interface)."""
-
-    def __init__(self, x: torch.Tensor):
-        self.x = x
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], torch.tensor(-1)
-
-
 def load_shapes(difficulty: str, resolution: int, num_train: int, num_test: int, seed: int):
     tr_img, tr_mask = generate(difficulty, resolution, "train", num_train, seed)
     te_img, te_mask = generate(difficulty, resolution, "test", num_test, seed)
@@ -113,10 +100,21 @@ def predict(model, diffusion, x: torch.Tensor, t: int, seed: int, bs: int = 250)
 
 
 def score(pred_test, gt_test, pred_fit, gt_fit, k: int, t) -> dict:
-    pi = binary_metrics(pred_test, gt_test, k, SegProtocol("test", "per_image", len(gt_test), k, t))
+    pi = binary_metrics(
+        pred_test,
+        gt_test,
+        k,
+        SegProtocol(split="test", assignment="per_image", n=len(gt_test), num_regions=k, t=t),
+    )
     fg = fit_foreground_subset(pred_fit, gt_fit, k)
     fx = binary_metrics(
-        pred_test, gt_test, k, SegProtocol("test", "fixed", len(gt_test), k, t, "train"), fg
+        pred_test,
+        gt_test,
+        k,
+        SegProtocol(
+            split="test", assignment="fixed", n=len(gt_test), num_regions=k, t=t, fit_split="train"
+        ),
+        fg,
     )
     # share of pixels carrying the pixel-wise modal label
     onehot = np.stack([(pred_test == i) for i in range(k)])  # [K, N, H, W]
@@ -219,7 +217,7 @@ def main(argv=None):
     print(f"data {a.difficulty} {a.resolution}px: {time.time() - t0:.1f}s", flush=True)
 
     out_dir = Path(tempfile.mkdtemp(prefix=f"emerg_{a.tag}_"))
-    trainer = Trainer(cfg, MemDataset(xtr), out_dir)
+    trainer = Trainer(cfg, TensorImages(xtr), out_dir)
     params = sum(p.numel() for p in trainer.model.parameters())
     sampler = StepBatchSampler(len(xtr), a.batch, 0, a.steps, a.seed)
     ts = [int(v) for v in a.eval_t.split(",")]

@@ -258,7 +258,11 @@ def consistency(
     proto = SegProtocol(split="samples", assignment="fixed", n=len(ref), num_regions=k)
     fixed = multiclass_metrics(pred.masks, ref, k, c, proto)
     per = multiclass_metrics(
-        pred.masks, ref, k, c, SegProtocol("samples", "per_image", len(ref), k)
+        pred.masks,
+        ref,
+        k,
+        c,
+        SegProtocol(split="samples", assignment="per_image", n=len(ref), num_regions=k),
     )
     return ConsistencyResult(
         acc=fixed.acc,

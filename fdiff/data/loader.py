@@ -170,6 +170,21 @@ class H5ImageDataset(Dataset):
         return Batch(*self.get_batch(indices))
 
 
+class TensorImages(Dataset):
+    """Images already in memory, float32 [N, 3, H, W] in [-1, 1], as an unconditional training
+    set: item ``i`` is ``(image, label -1)``, as :class:`H5ImageDataset` gives for a file
+    without labels (tests and experiments that train on generated tensors)."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[i], torch.tensor(-1)
+
+
 class H5Loader:
     """Batches ``(images float32 [B, 3, H, W] in [-1, 1], labels int64 [B])`` of a split.
 

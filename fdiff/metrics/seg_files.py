@@ -229,33 +229,23 @@ def result_row(
     result: BinarySegResult | MultiClassSegResult, method: str, dataset: str
 ) -> dict[str, object]:
     """A metrics-CSV row of ``result`` (columns above)."""
-    p = result.protocol
-    row: dict[str, object] = {
-        "method": method,
-        "dataset": dataset,
-        "split": p.split,
-        "protocol": p.assignment,
-        "t": "" if p.t is None else p.t,
-        "n": p.n,
-        "num_regions": p.num_regions,
-        "acc": result.acc,
-    }
+    metrics: dict[str, object] = {"acc": result.acc}
     if isinstance(result, BinarySegResult):
-        row |= {"iou": result.iou, "dice": result.dice}
+        metrics |= {"iou": result.iou, "dice": result.dice}
         assign = (
             "per-image"
             if result.foreground is None
             else "fg=" + "+".join(map(str, result.foreground))
         )
     else:
-        row |= {"miou": result.miou}
+        metrics |= {"miou": result.miou}
         assign = (
             "per-image"
             if result.matching is None
             else " ".join(f"{r}->{c}" for r, c in enumerate(result.matching))
         )
-    row |= {"fit_split": p.fit_split or "", "assignment": assign}
-    return row
+    row = {"method": method, "dataset": dataset} | result.protocol.row(metrics)
+    return row | {"assignment": assign}
 
 
 def rows_to_csv(rows: list[dict[str, object]]) -> str:

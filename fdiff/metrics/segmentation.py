@@ -56,20 +56,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from fdiff.errors import FdiffError
-
-PROTOCOLS = ("per_image", "fixed")
-
-
-@dataclass(frozen=True)
-class SegProtocol:
-    """How a score was obtained: what every metric file records next to the numbers."""
-
-    split: str
-    assignment: str  # "per_image" | "fixed"
-    n: int  # images evaluated
-    num_regions: int  # K
-    t: int | None = None  # diffusion step of the one-step segmentation (None: not a diffusion)
-    fit_split: str | None = None  # split the fixed assignment was chosen on
+from fdiff.metrics.protocol import PROTOCOLS, SegProtocol
 
 
 @dataclass(frozen=True)

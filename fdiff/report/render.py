@@ -1,4 +1,4 @@
-"""A :class:`~fdiff.report.tables.Table` as CSV and as booktabs LaTeX (best value in bold).
+"""A :class:`~fdiff.report.specs.Table` as CSV and as booktabs LaTeX (best value in bold).
 
 The CSV holds one line per table row: ``group`` (Tables 5 and 7), ``method``, ``source``
 ("computed", "quoted: CITATION" or "not run") and the value columns, one digit more than the
@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from fdiff.io import write_text
-from fdiff.report.tables import Table, decimals, latex_escape
+from fdiff.report.specs import Table, decimals, latex_escape
 
 MISSING = "-"
 LATEX_PACKAGES = ("booktabs", "graphicx")

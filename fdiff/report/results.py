@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from fdiff.errors import FdiffError
+from fdiff.metrics.protocol import SegProtocol
 
 SEG_METRICS = ("acc", "iou", "dice", "miou")
 # Direction of every metric a table can show: True when higher is better.
@@ -36,7 +37,8 @@ HIGHER_IS_BETTER = {
     "fid": False,
     "kid": False,
 }
-PROTOCOL_KEYS = ("split", "protocol", "t", "n", "num_regions", "fit_split", "assignment")
+# The protocol columns of an eval-seg CSV (SegProtocol owns them) and the fixed assignment found.
+PROTOCOL_KEYS = (*SegProtocol.columns(), "assignment")
 
 
 @dataclass(frozen=True)

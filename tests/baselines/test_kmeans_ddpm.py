@@ -33,8 +33,8 @@ def test_streaming_kmeans_finds_three_separated_blobs():
     for batch in x.split(60):  # streamed: 15 updates of 60 points
         km.partial_fit(batch)
     pred = km.predict(x).numpy().astype(np.uint8)[None, None]
-    r = multiclass_metrics(pred, truth.numpy().astype(np.uint8)[None, None], 3, 3,
-                           SegProtocol("x", "fixed", 1, 3))  # fmt: skip
+    proto = SegProtocol(split="x", assignment="fixed", n=1, num_regions=3)
+    r = multiclass_metrics(pred, truth.numpy().astype(np.uint8)[None, None], 3, 3, proto)
     assert r.acc == 1.0
     assert torch.cdist(km.centers, centers).min(1).values.max() < 0.5
 

@@ -130,6 +130,57 @@ def make_zip(out: Path, src: Path, top: str) -> Path:
     return out
 
 
+def make_davis_zip(
+    out: Path,
+    src: Path,
+    seqs: dict[str, str],
+    size: tuple[int, int],
+    objects: list[tuple[slice, slice]],
+    rng: np.random.Generator,
+    frames: int = 3,
+) -> Path:
+    """DAVIS-2017-trainval-480p.zip in ``out``, built under ``src``: per sequence of ``seqs``
+    (name -> split) ``frames`` random JPEG frames of ``size`` (H, W) and palette annotations
+    with object i + 1 on the box ``objects[i]``; the ImageSets/2017 split lists."""
+    root = src / "DAVIS"
+    for seq in seqs:
+        for t in range(frames):
+            save(rand_image(rng, *size), root / "JPEGImages" / "480p" / seq / f"{t:05d}.jpg")
+            m = np.zeros(size, np.uint8)
+            for i, box in enumerate(objects):
+                m[box] = i + 1
+            save_palette(m, root / "Annotations" / "480p" / seq / f"{t:05d}.png")
+    (root / "ImageSets" / "2017").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "val"):
+        (root / "ImageSets" / "2017" / f"{split}.txt").write_text(
+            "\n".join(s for s, v in seqs.items() if v == split) + "\n"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return make_zip(out / "DAVIS-2017-trainval-480p.zip", src, "DAVIS")
+
+
+def write_celebamask(
+    root: Path,
+    orig: dict[int, int],
+    parts: dict[str, tuple[slice, slice]],
+    rng: np.random.Generator,
+    s: int = 32,
+) -> None:
+    """A CelebAMask-HQ folder at ``root``: per image index of ``orig`` (index -> CelebA index)
+    a random 2s x 2s JPEG and one s x s annotation PNG per part of ``parts`` (its box white),
+    and the CelebA-HQ-to-CelebA mapping."""
+    anno = root / "CelebAMask-HQ-mask-anno"
+    for idx in orig:
+        save(rand_image(rng, 2 * s, 2 * s), root / "CelebA-HQ-img" / f"{idx}.jpg")
+        for part, (ys, xs) in parts.items():
+            m = np.zeros((s, s, 3), np.uint8)
+            m[ys, xs] = 255
+            save(m, anno / str(idx // 2000) / f"{idx:05d}_{part}.png")
+    (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text(
+        "idx orig_idx orig_file\n" + "".join(f"{i} {o} {o + 1:06d}.jpg\n" for i, o in orig.items())
+    )
+
+
 def run(*argv: str) -> tuple[int, str]:
     """Run a data verb in-process as ``fdiff`` does; return (exit status, error line)."""
     parser = argparse.ArgumentParser(prog="fdiff")

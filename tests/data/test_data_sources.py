@@ -14,14 +14,15 @@ import json
 import numpy as np
 import pytest
 from datahelp import (
+    make_davis_zip,
     make_tar,
-    make_zip,
     md5,
     no_temp_files,
     rand_image,
     run,
     save,
     save_palette,
+    write_celebamask,
     write_registry,
 )
 from PIL import Image
@@ -281,22 +282,10 @@ def test_voc_end_to_end(server, tmp_path):
 
 def test_davis_end_to_end(server, tmp_path):
     rng = np.random.default_rng(3)
-    src, out = tmp_path / "davis-src", server.root / "davis"
-    root = src / "DAVIS"
+    out = server.root / "davis"
     seqs = {"bear": "val", "bmx-trees": "val", "blackswan": "train"}
-    for seq in seqs:
-        for t in range(3):
-            save(rand_image(rng, 24, 42), root / "JPEGImages" / "480p" / seq / f"{t:05d}.jpg")
-            m = np.zeros((24, 42), np.uint8)
-            m[5:15, 10:20], m[5:15, 22:30] = 1, 2  # two objects
-            save_palette(m, root / "Annotations" / "480p" / seq / f"{t:05d}.png")
-    (root / "ImageSets" / "2017").mkdir(parents=True)
-    for split in ("train", "val"):
-        (root / "ImageSets" / "2017" / f"{split}.txt").write_text(
-            "\n".join(s for s, v in seqs.items() if v == split) + "\n"
-        )
-    out.mkdir(parents=True)
-    make_zip(out / "DAVIS-2017-trainval-480p.zip", src, "DAVIS")
+    boxes = [(slice(5, 15), slice(10, 20)), (slice(5, 15), slice(22, 30))]  # two objects
+    make_davis_zip(out, tmp_path / "davis-src", seqs, (24, 42), boxes, rng)
     raw, h5 = tmp_path / "raw", tmp_path / "davis.h5"
     reg = write_registry(tmp_path / "reg.json", {})  # no checksum: recorded, unverified
     assert download("davis", server, raw, reg) == (0, "")
@@ -350,8 +339,6 @@ def test_ffhq_local_copy(tmp_path):
 
 def test_celebamask_part_merge(tmp_path):
     rng = np.random.default_rng(5)
-    root = tmp_path / "raw" / "CelebAMask-HQ"
-    anno = root / "CelebAMask-HQ-mask-anno"
     orig = {0: 100, 1: 170_000, 2: 190_000, 3: 200_000}  # train, val, test, test
     s = 32
     parts = {
@@ -364,15 +351,8 @@ def test_celebamask_part_merge(tmp_path):
     expect = np.zeros((s, s), np.uint8)
     for part, (ys, xs) in parts.items():
         expect[ys, xs] = {"skin": 1, "l_eye": 1, "hair": 2}.get(part, 0)
-    for idx in orig:
-        save(rand_image(rng, 2 * s, 2 * s), root / "CelebA-HQ-img" / f"{idx}.jpg")
-        for part, (ys, xs) in parts.items():
-            m = np.zeros((s, s, 3), np.uint8)
-            m[ys, xs] = 255
-            save(m, anno / str(idx // 2000) / f"{idx:05d}_{part}.png")
-    (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text(
-        "idx orig_idx orig_file\n" + "".join(f"{i} {o} {o + 1:06d}.jpg\n" for i, o in orig.items())
-    )
+    root = tmp_path / "raw" / "CelebAMask-HQ"
+    write_celebamask(root, orig, parts, rng, s)
     h5 = tmp_path / "celeba.h5"
     assert run("prepare", "celebamask", "--raw", tmp_path / "raw", "--res", s, "--out", h5) == (
         0,
@@ -400,7 +380,7 @@ def test_celebamask_part_merge(tmp_path):
     expect[parts["hat"]] = 2
     assert np.array_equal(read_masks(h5, "test")[0], expect)
     # an image without any part PNG is a missing mask
-    for p in (anno / "0").glob("00003_*.png"):
+    for p in (root / "CelebAMask-HQ-mask-anno" / "0").glob("00003_*.png"):
         p.unlink()
     rc, err = run("prepare", "celebamask", "--raw", tmp_path / "raw", "--res", s, "--out", h5)
     assert rc == 2 and "00003_skin.png: missing mask" in err

@@ -20,7 +20,15 @@ import numpy as np
 from scipy.io import savemat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from datahelp import make_tar, make_zip, md5, rand_image, save, save_palette  # noqa: E402
+from datahelp import (  # noqa: E402
+    make_davis_zip,
+    make_tar,
+    md5,
+    rand_image,
+    save,
+    save_palette,
+    write_celebamask,
+)
 
 # ImageNet WordNet ids in the standard 1000-class order: tench (0), ostrich (9), Pekinese
 # (154), papillon (157), tabby (281) and, for VOC's mapping, airliner (404) and tabby's
@@ -127,22 +135,9 @@ def build_davis(www: Path, work: Path) -> dict:
     """DAVIS-2017-trainval-480p.zip under www/davis: two val sequences and a train one, 3
     frames each, two objects per frame. DAVIS publishes no checksum: none in the override."""
     rng = np.random.default_rng(3)
-    src, out = work / "davis-src", www / "davis"
-    root = src / "DAVIS"
     seqs = {"bear": "val", "car-shadow": "val", "blackswan": "train"}
-    for seq in seqs:
-        for t in range(3):
-            save(rand_image(rng, 36, 64), root / "JPEGImages" / "480p" / seq / f"{t:05d}.jpg")
-            m = np.zeros((36, 64), np.uint8)
-            m[6:30, 8:30], m[6:30, 34:56] = 1, 2
-            save_palette(m, root / "Annotations" / "480p" / seq / f"{t:05d}.png")
-    (root / "ImageSets" / "2017").mkdir(parents=True, exist_ok=True)
-    for split in ("train", "val"):
-        (root / "ImageSets" / "2017" / f"{split}.txt").write_text(
-            "\n".join(s for s, v in seqs.items() if v == split) + "\n"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    make_zip(out / "DAVIS-2017-trainval-480p.zip", src, "DAVIS")
+    boxes = [(slice(6, 30), slice(8, 30)), (slice(6, 30), slice(34, 56))]
+    make_davis_zip(www / "davis", work / "davis-src", seqs, (36, 64), boxes, rng)
     return {}
 
 
@@ -163,8 +158,6 @@ def place_ffhq(raw: Path, n_train=8, n_val=4) -> None:
 def place_celebamask(raw: Path, splits=(8, 2, 4)) -> None:
     """RAW/celebamask/CelebAMask-HQ: images, per-part annotation PNGs and the CelebA mapping."""
     rng = np.random.default_rng(5)
-    root = raw / "celebamask" / "CelebAMask-HQ"
-    anno = root / "CelebAMask-HQ-mask-anno"
     firsts = (0, 162_771, 182_638)  # CelebA's partition: train, val, test
     orig = [first + j for first, n in zip(firsts, splits, strict=True) for j in range(n)]
     s = 32
@@ -174,16 +167,7 @@ def place_celebamask(raw: Path, splits=(8, 2, 4)) -> None:
         "hair": (slice(0, 10), slice(0, 32)),
         "cloth": (slice(28, 32), slice(0, 32)),
     }
-    for idx in range(len(orig)):
-        save(rand_image(rng, 2 * s, 2 * s), root / "CelebA-HQ-img" / f"{idx}.jpg")
-        for part, (ys, xs) in parts.items():
-            m = np.zeros((s, s, 3), np.uint8)
-            m[ys, xs] = 255
-            save(m, anno / str(idx // 2000) / f"{idx:05d}_{part}.png")
-    (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text(
-        "idx orig_idx orig_file\n"
-        + "".join(f"{i} {o} {o + 1:06d}.jpg\n" for i, o in enumerate(orig))
-    )
+    write_celebamask(raw / "celebamask" / "CelebAMask-HQ", dict(enumerate(orig)), parts, rng, s)
 
 
 def place_imagenet(raw: Path, per_class=2) -> None:

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from datahelp import start_server  # noqa: E402
 from latexdoc import compile_tables  # noqa: E402
 from miniatures import build_all  # noqa: E402
+from snakerun import job_stats, snakemake  # noqa: E402
 
 from fdiff.rehearsal import load_paper_config, rehearsal_config  # noqa: E402
 
@@ -35,28 +35,6 @@ pytestmark = [pytest.mark.rehearsal, pytest.mark.workflow, pytest.mark.slow]
 
 if shutil.which("snakemake") is None:  # pragma: no cover
     pytest.skip("snakemake is not installed (pip install -e '.[test]')", allow_module_level=True)
-
-
-def snakemake(*args: str, env=None, timeout=600, log: Path | None = None):
-    cmd = ["snakemake", "--directory", str(REPO), "--snakefile", str(REPO / "Snakefile"), *args]
-    if log is None:
-        return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    with open(log, "w") as f:
-        return subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env,
-                              text=True, timeout=timeout)  # fmt: skip
-
-
-def job_stats(out: str) -> dict[str, int]:
-    """The 'Job stats' table of a Snakemake run: rule -> number of jobs."""
-    block = out.split("Job stats:", 1)[1]
-    counts = {}
-    for line in block.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 def executed_rules(log: str) -> dict[str, int]:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
+from workflow_config import shapes16_config
 
 from fdiff import checkpoint as ckpt
 
@@ -33,29 +34,10 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 STEPS = 500  # 4 steps/s measured with 4 ranks on a quiet 2-core machine: not done in 1 attempt
 CHECKPOINT_EVERY = 100_000  # no periodic checkpoint: a resume can only start from the signal's
-
-CONFIG = """
-results: {results}
-raw: {results}/raw
-inception_weights: {results}/cache/inception.pth
-gpu_resources: {{gpu: 1, cpus_per_gpu: 1, threads: 1, mem_mb: 1000, runtime: 10}}
-cpu_resources: {{threads: 1, mem_mb: 1000, runtime: 10}}
-datasets:
-  shapes: {{source: synthetic, difficulty: easy, num_train: 32, num_val: 4, num_test: 8}}
-experiments:
-  shapes-16:
-    dataset: shapes
-    res: 16
-    archs: [factorized]
-    model: {{preset: tiny}}
-    train: {{steps: {steps}, batch_size: 8, checkpoint_every: {every}, log_every: 10,
-             device: auto}}
-    launch: {{nodes: 2, gpus_per_node: 2, cpus_per_gpu: 1, threads: 1, mem_mb: 1500,
-              runtime: 1, retries: 4, master_port: 29533}}
-    segment: {{t: 30, batch_size: 8}}
-    evaluations: [{{data: shapes, protocols: [per_image]}}]
-    fid: false
-"""
+TRAIN = dict(steps=STEPS, batch_size=8, checkpoint_every=CHECKPOINT_EVERY, log_every=10,
+             device="auto")  # fmt: skip
+LAUNCH = dict(nodes=2, gpus_per_node=2, cpus_per_gpu=1, threads=1, mem_mb=1500, runtime=1,
+              retries=4, master_port=29533)  # fmt: skip
 
 
 def _train_jobs() -> list[str]:
@@ -81,7 +63,7 @@ def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
     t0 = time.time()
     results = tmp_path / "r"
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(CONFIG.format(results=results, steps=STEPS, every=CHECKPOINT_EVERY))
+    cfg.write_text(shapes16_config(results, gpu=1, train=TRAIN, launch=LAUNCH))
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     subprocess.run(["bash", str(REPO / "workflow/profiles/install.sh")], env=env, check=True)
     run = results / "shapes-16" / "factorized"

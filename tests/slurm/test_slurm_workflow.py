@@ -10,32 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from workflow_config import shapes16_config
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-
-CONFIG = """
-results: {results}
-raw: {results}/raw
-inception_weights: {results}/cache/inception.pth
-gpu_resources: {{gpu: 1, cpus_per_gpu: 1, threads: 1, mem_mb: 1000, runtime: 10}}
-cpu_resources: {{threads: 1, mem_mb: 1000, runtime: 10}}
-datasets:
-  shapes: {{source: synthetic, difficulty: easy, num_train: 32, num_val: 4, num_test: 8}}
-experiments:
-  shapes-16:
-    dataset: shapes
-    res: 16
-    archs: [factorized]
-    model: {{preset: tiny}}
-    train: {{steps: {steps}, batch_size: 2, checkpoint_every: 5, log_every: 5, device: auto}}
-    launch: {{nodes: 1, gpus_per_node: 1, cpus_per_gpu: 1, threads: 1, mem_mb: 1500, runtime: 10}}
-    segment: {{t: 30, batch_size: 8}}
-    evaluations: [{{data: shapes, protocols: [per_image]}}]
-    fid: false
-"""
 
 
 def squeue_train_jobs() -> list[str]:
@@ -46,7 +26,9 @@ def squeue_train_jobs() -> list[str]:
 def test_profile_slurm_gpu_job_killed_and_resumed(slurm_cluster, tmp_path):
     results = tmp_path / "r"
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(CONFIG.format(results=results, steps=150))
+    train = dict(steps=150, batch_size=2, checkpoint_every=5, log_every=5, device="auto")
+    launch = dict(nodes=1, gpus_per_node=1, cpus_per_gpu=1, threads=1, mem_mb=1500, runtime=10)
+    cfg.write_text(shapes16_config(results, gpu=1, train=train, launch=launch))
     # `--profile slurm` as a user runs it: the profile installed under the XDG config dir.
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     subprocess.run(["bash", str(REPO / "workflow/profiles/install.sh")], env=env, check=True)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from snakerun import job_stats, snakemake
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = Path(__file__).with_name("demo_small.yaml")
@@ -18,23 +19,6 @@ pytestmark = pytest.mark.workflow
 
 if shutil.which("snakemake") is None:  # pragma: no cover
     pytest.skip("snakemake is not installed (pip install -e '.[test]')", allow_module_level=True)
-
-
-def snakemake(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    cmd = ["snakemake", "--directory", str(REPO), "--snakefile", str(REPO / "Snakefile"), *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-
-
-def job_counts(out: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run: rule -> number of jobs."""
-    block = out.split("Job stats:", 1)[1]
-    counts = {}
-    for line in block.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 def jobs(out: str) -> list[dict[str, str]]:
@@ -63,7 +47,7 @@ def paper_plan() -> str:
 
 
 def test_paper_plan_has_every_experiment(paper_plan):
-    counts = job_counts(paper_plan)
+    counts = job_stats(paper_plan)
     # 7 experiments x (factorized, ddpm) + the 3 ablations on CUB-128 + the hierarchical model.
     assert counts["train"] == 18
     assert counts["run_config"] == 18
@@ -183,7 +167,7 @@ def test_demo_tables_get_the_prior_baselines(tmp_path):
     r = snakemake("-n", "-p", "--cores", "1", target, "--configfile", str(tmp_path / "demo.yaml"))
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout + r.stderr
-    assert job_counts(out)["baseline_prior"] == 6  # 3 priors x (test, val: the fixed fit)
+    assert job_stats(out)["baseline_prior"] == 6  # 3 priors x (test, val: the fixed fit)
     (table,) = [j for j in jobs(out) if j["rule"] == "table"]
     for prior in ("disc", "all_foreground", "kmeans_rgb"):
         for protocol in ("per_image", "fixed"):
@@ -200,7 +184,7 @@ def test_named_targets_dry_run():
         r = snakemake("-n", "--workflow-profile", "none", "--cores", "1", target, timeout=120)
         assert r.returncode == 0, (target, r.stderr[-2000:])
     r = snakemake("-n", "--workflow-profile", "none", "--cores", "1", "ablations", timeout=120)
-    counts = job_counts(r.stdout + r.stderr)
+    counts = job_stats(r.stdout + r.stderr)
     assert counts["train"] == 4  # concat, mask_hmid, unshared + factorized (Table 6's own row)
     assert counts["table"] == 1
 

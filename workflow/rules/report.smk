@@ -1,8 +1,8 @@
 # Tables 1-7 (CSV + LaTeX) and the figures (PNG + PDF), from the metric and sample files.
 #
-# `fdiff table N` gets its inputs as --input KEY=PATH (fdiff/report/tables.py): KEY is the row
-# (factorized, grabcut, kmeans, supervised, concat, mask_hmid, unshared, and the priors disc,
-# all_foreground, kmeans_rgb; one file per protocol)
+# `fdiff table N` gets its inputs as --input KEY=PATH (fdiff/report/tables.py): KEY is a row of
+# the table's spec (fdiff.report.specs.SPECS: factorized, grabcut, kmeans, supervised, concat,
+# mask_hmid, unshared, and the priors disc, all_foreground, kmeans_rgb; one file per protocol)
 # and for Table 5 ROW@EXPERIMENT (ddpm@cub-128). A table whose experiment is not configured
 # gets no inputs and shows "-" in its computed cells.
 #
@@ -17,6 +17,9 @@
 #       factorized model, each ablation of tables.table6.experiment and the configured priors.
 #   table7: VOC zero-shot accuracy and mIoU per class of ours (seg/{data}-{protocol}-classes.csv
 #       of the evaluation's first protocol when it sets per_class, else the overall CSV).
+
+
+include: "report_inputs.smk"
 
 
 rule table:
