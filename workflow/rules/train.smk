@@ -55,6 +55,8 @@ rule train:
         f"{R}/benchmarks/train/{{dataset}}-{{res}}-{{arch}}.tsv"
     wildcard_constraints:
         arch="|".join(ARCH_VARIANTS),  # the shipped model is installed, not trained
+    # the longest jobs first, so that the short ones fill the cores beside the last trainings
+    priority: 1
     retries: TRAIN_RETRIES
     conda:
         "../../envs/torch.yaml"
