@@ -186,7 +186,7 @@ def segmentation_figure(
     rows, labels = [images[idx]], ["image"]
     for (name, _), m in zip(preds, masks, strict=True):
         rows += [colorize(m[idx]), overlay(images[idx], m[idx])]
-        labels += [f"segmentation{f' ({name})' if name else ''}", "overlay"]
+        labels += [f"segmentation\n({name})" if name else "segmentation", "overlay"]
     if _has(data, f"{split}/masks"):
         gt = _read(data, f"{split}/masks", "ground-truth masks")[idx]
         rows.append(np.where(gt[..., None] > 0, 255, 0).astype(np.uint8).repeat(3, -1))

@@ -151,9 +151,7 @@ def seg_archs(name):
 
 def pred_labels(name):
     """Figure labels of the factorized model and, when there is one, the shipped model."""
-    steps = EXPERIMENTS[name]["train"].get("steps")
-    own = f"this run, {steps:,} steps" if steps else "this run"
-    return [own, "shipped checkpoint"] if EXPERIMENTS[name]["pretrained"] else [""]
+    return ["this run", "shipped"] if EXPERIMENTS[name]["pretrained"] else [""]
 
 
 def eval_datasets(name):
