@@ -49,14 +49,21 @@ def _processes_of(run: Path) -> list[int]:
     return out
 
 
+def _start_training(cmd, env, run, out):
+    """Start the snakemake command; return once training logged its first step (and the
+    deadline of the whole run, 300 s from now)."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not (run / "metrics.csv").exists():
+        assert proc.poll() is None and time.time() < deadline, "training did not start"
+        time.sleep(0.2)
+    return proc, deadline
+
+
 def test_train_rule_retries_preemption_not_failure(tmp_path):
     cmd, env, run, log = _snakemake(tmp_path / "pre", steps=12, batch=4)
     with open(tmp_path / "pre.log", "w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.time() + 300
-        while not (run / "metrics.csv").exists():
-            assert proc.poll() is None and time.time() < deadline, "training did not start"
-            time.sleep(0.2)
+        proc, deadline = _start_training(cmd, env, run, out)
         for pid in _processes_of(run):  # as SLURM does: every process of the job
             os.kill(pid, signal.SIGTERM)
         rc = proc.wait(timeout=800)
@@ -88,11 +95,7 @@ def test_train_rule_signal_after_the_last_step_is_not_a_failure(tmp_path):
     steps = 8
     cmd, env, run, log = _snakemake(tmp_path / "end", steps=steps, batch=4)
     with open(tmp_path / "end.log", "w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.time() + 300
-        while not (run / "metrics.csv").exists():
-            assert proc.poll() is None and time.time() < deadline, "training did not start"
-            time.sleep(0.2)
+        proc, deadline = _start_training(cmd, env, run, out)
         pids = _processes_of(run)  # the shell, torchrun and its 2 workers
         assert len(pids) >= 4, pids
         # frozen the moment rank 0 logs the last step: the signal arrives after it, as SLURM's
