@@ -25,9 +25,9 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from fdiff.errors import FdiffError
@@ -40,6 +40,9 @@ from fdiff.predictions import (
     soft_masks,
     write_arrays,
 )
+
+if TYPE_CHECKING:  # torch tensors are typed, not needed, by the readers
+    pass
 
 log = logging.getLogger("fdiff")
 
@@ -74,6 +77,8 @@ def shard_ranges(num: int, shard_size: int) -> list[tuple[int, int]]:
 
 def draw_batch(model, diffusion, spec: SampleSpec, start: int, n: int, device) -> dict:
     """The ``n`` images at global indices ``start ...``: arrays keyed as in the sample file."""
+    import torch  # here: the gather (a CPU job of its own) runs without torch
+
     from fdiff.samplers import ddim_sample, ddpm_sample
     from fdiff.visual import to_uint8
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 from skimage.segmentation import find_boundaries
 
 from fdiff.io import atomic_path
 from fdiff.predictions import region_map
+
+if TYPE_CHECKING:  # torch tensors are typed, not needed, by the readers
+    import torch
 
 # One colour per region index, shared by every figure (colour-blind-friendly Okabe-Ito order).
 REGION_COLOURS = np.array(
@@ -30,7 +33,7 @@ REGION_COLOURS = np.array(
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[N x 3 x H x W] in [-1, 1] -> uint8 [N x H x W x 3]."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
