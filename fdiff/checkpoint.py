@@ -120,12 +120,17 @@ def load_model(
 ) -> tuple[torch.nn.Module, GaussianDiffusion]:
     """Read ``model.pt``: the network in eval mode with its EMA weights, and its diffusion."""
     path = Path(path)
-    obj = load(path, MODEL_FORMAT)
+    model, diffusion = _model_of(load(path, MODEL_FORMAT), path)
+    return model.to(device).eval(), diffusion.to(device)
+
+
+def _model_of(obj: dict[str, Any], path: Path) -> tuple[torch.nn.Module, GaussianDiffusion]:
+    """The network (its weights loaded) and diffusion of a model file's contents."""
     model_cfg = _from_dict(ModelConfig, obj["model"], f"{path}: model")
     diffusion_cfg = _from_dict(DiffusionConfig, obj["diffusion"], f"{path}: diffusion")
     model = build_model(model_cfg)
     load_state_dict_checked(model, obj["state_dict"], path)
-    return model.to(device).eval(), GaussianDiffusion(diffusion_cfg).to(device)
+    return model, GaussianDiffusion(diffusion_cfg)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -161,7 +166,7 @@ def install_model(
             "sha256): another or a damaged file"
         )
     obj = load(src, MODEL_FORMAT)
-    load_model(src)  # builds the network and loads its weights: a one-line error otherwise
+    _model_of(obj, src)  # builds the network and loads its weights: a one-line error otherwise
     meta = {"arch": obj["arch"], "step": obj["step"], "resolution": obj["model"]["resolution"]}
     if arch is not None and meta["arch"] != arch:
         raise FdiffError(f"{src}: a {meta['arch']!r} model, expected {arch!r}")

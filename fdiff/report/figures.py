@@ -179,9 +179,9 @@ def segmentation_figure(
         labels = _read(data, f"{split}/labels", "class labels")
         picked, shown_classes = class_indices(labels, classes, num)
         idx = picked or idx
+    attrs = [_attrs(p) for _, p in preds]
     k = max(
-        int(_attrs(p).get("num_regions", 0) or int(m.max()) + 1)
-        for (_, p), m in zip(preds, masks, strict=True)
+        int(a.get("num_regions", 0) or int(m.max()) + 1) for a, m in zip(attrs, masks, strict=True)
     )
     rows, labels = [images[idx]], ["image"]
     for (name, _), m in zip(preds, masks, strict=True):
@@ -191,10 +191,9 @@ def segmentation_figure(
         gt = _read(data, f"{split}/masks", "ground-truth masks")[idx]
         rows.append(np.where(gt[..., None] > 0, 255, 0).astype(np.uint8).repeat(3, -1))
         labels.append("ground truth")
-    attrs = _attrs(preds[0][1])
     title = title or (
         f"Segmentation of {split} images"
-        + (f" (t = {attrs['t']})" if attrs.get("t") is not None else "")
+        + (f" (t = {attrs[0]['t']})" if attrs[0].get("t") is not None else "")
         + (f", classes {', '.join(map(str, shown_classes))}" if shown_classes else "")
     )
     return image_grid_figure(rows, labels, title, num_regions=k)

@@ -102,6 +102,11 @@ def test_cli_figure(files, tmp_path):
     assert main([*argv, "--num", "2", "--out", str(out)]) == 0
     assert Image.open(out).size == F.figure_pixels(2, 4, legend=True)
     assert main(["figure", "loss", "--run", f"r={files['metrics']}", "--out", str(out)]) == 0
+    # two models of the same images (the demo's run and its shipped checkpoint): each adds its
+    # segmentation and overlay rows
+    two = ["--pred", f"this run={files['seg']}", f"shipped={files['seg']}"]
+    assert main([*argv[:4], *two, "--num", "2", "--out", str(out)]) == 0
+    assert Image.open(out).size == F.figure_pixels(2, 6, legend=True)
 
 
 def test_hierarchy_figure_shows_both_levels(tmp_path):
