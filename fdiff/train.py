@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from fdiff import checkpoint as ckpt
+from fdiff import rundir
 from fdiff.config import RunConfig, to_plain
 from fdiff.data.loader import collate, uint8_to_float
 from fdiff.diffusion import GaussianDiffusion
@@ -57,8 +58,7 @@ from fdiff.nn import set_activation_checkpointing
 
 log = logging.getLogger(__name__)
 
-EXIT_PREEMPTED = 75  # EX_TEMPFAIL: checkpoint saved after SIGTERM/SIGUSR1, rerun to resume
-PREEMPTED_MARKER = ".preempted"  # RUN_DIR/.preempted: the step of the checkpoint saved on a signal
+PREEMPTED_MARKER = rundir.PREEMPTED  # kept for importers: fdiff.rundir names the files
 METRICS_FIELDS = ["step", "loss", "lr", "images_per_s", "elapsed_s"]
 
 

@@ -1,0 +1,85 @@
+"""The run directory's state files, named and parsed in one place (torch-free).
+
+Training (fdiff.train), the train rule's attempt logic and ``fdiff status`` all read or write
+these; nothing else spells their names or formats.
+
+``RUN_DIR/``
+  ``model.pt``            the finished model, written last by ``fdiff train``
+  ``checkpoints/last.pt`` the latest training state (periodic, or on a signal)
+  ``metrics.csv``         one row per logged step
+  ``.preempted``          the step of the checkpoint saved on a signal (rank 0, after the save)
+  ``.complete``           the last attempt finished
+  ``.failed``             the exit status of an attempt that failed for another reason
+  ``.inputs``             the fingerprint of the inputs the checkpoints were trained on
+  ``attempts.log``        one line per attempt: ``attempt=N host=H job=J VERDICT step=S``
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: checkpoint saved after SIGTERM/SIGUSR1, rerun to resume
+PREEMPTED = ".preempted"
+COMPLETE = ".complete"
+FAILED = ".failed"
+INPUTS = ".inputs"
+ATTEMPTS = "attempts.log"
+MODEL = "model.pt"
+METRICS = "metrics.csv"
+CHECKPOINTS = "checkpoints"
+
+VERDICTS = ("complete", "preempted", "failed")
+_LINE = re.compile(
+    r"^attempt=(?P<number>\d+) host=(?P<host>\S+) job=(?P<job>\S+) "
+    r"(?P<verdict>complete|preempted|failed) step=(?P<step>\S+)(?P<rest>.*)$"
+)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One line of attempts.log. ``step``: ``done`` (complete), the marker's step or ``none``
+    (preempted), ``exit-N`` (failed)."""
+
+    number: int
+    host: str
+    job: str
+    verdict: str
+    step: str
+
+    def line(self) -> str:
+        return (
+            f"attempt={self.number} host={self.host} job={self.job} {self.verdict} step={self.step}"
+        )
+
+
+def parse_attempt(line: str) -> Attempt | None:
+    """An attempts.log line as an :class:`Attempt`; None for a line of another form."""
+    m = _LINE.match(line.strip())
+    if m is None:
+        return None
+    return Attempt(int(m["number"]), m["host"], m["job"], m["verdict"], m["step"])
+
+
+def read_attempts(run_dir: str | Path) -> list[Attempt]:
+    """Every well-formed line of RUN_DIR/attempts.log (none if the file is missing)."""
+    path = Path(run_dir) / ATTEMPTS
+    if not path.exists():
+        return []
+    lines = path.read_text(errors="replace").splitlines()
+    return [a for a in map(parse_attempt, lines) if a is not None]
+
+
+def append_attempt(run_dir: str | Path, attempt: Attempt) -> None:
+    """Add one line to RUN_DIR/attempts.log (appended: the log outlives every attempt)."""
+    with open(Path(run_dir) / ATTEMPTS, "a") as f:
+        f.write(attempt.line() + "\n")
+
+
+def read_preempted(run_dir: str | Path) -> int | None:
+    """The step in RUN_DIR/.preempted, or None when there is no (readable) marker."""
+    try:
+        return int((Path(run_dir) / PREEMPTED).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
