@@ -89,8 +89,11 @@ class ModelConfig:
     @property
     def method(self) -> str:
         """The model's method label: its key in :data:`ARCH_VARIANTS` (``ddpm``, ``factorized``,
-        ``concat``, ``mask_hmid``, ``unshared``), the one name that model files, sample and
-        segmentation files, summaries, metric rows and tables use."""
+        ``concat``, ``mask_hmid``, ``unshared``), or ``hierarchical`` for the appendix's
+        two-level model (``sub_regions`` >= 2, the workflow's arch of that name): the one name
+        that model files, sample and segmentation files, summaries, metric rows and tables use."""
+        if self.sub_regions:
+            return "hierarchical"
         arch = "ddpm" if self.arch == "ddpm" else self.decoding
         return "factorized" if arch == "shared" else arch
 
