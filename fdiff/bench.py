@@ -180,7 +180,7 @@ def training_step(
     compile: bool = False,
     checkpoint: bool = False,
     seed: int = 0,
-) -> Callable[[], float]:
+) -> Callable[[], torch.Tensor]:
     """The real training step at a fixed batch: :meth:`fdiff.train.Trainer.train_step` of a
     Trainer built as ``fdiff train`` builds it (EMA copy, fused Adam on CUDA, bf16 and
     channels_last on CUDA, compiled or checkpointed on request); ``looped`` makes it call the

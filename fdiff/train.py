@@ -5,7 +5,7 @@
   of an uninterrupted one (on the same device and world size).
 - Checkpoints are written atomically every ``checkpoint_every`` steps and on SIGTERM/SIGUSR1
   (what SLURM sends at the time limit or on preemption). After such a signal the ranks agree on
-  the step to stop at (fdiff.distributed.agree), rank 0 writes one checkpoint (none if that
+  the step to stop at (fdiff.distributed.StopVote), rank 0 writes one checkpoint (none if that
   step's periodic one was just written) and then the marker RUN_DIR/.preempted holding that
   checkpoint's step, and every process exits with :data:`EXIT_PREEMPTED`. The workflow tells a
   preemption from a failure by that marker, never by a launcher's exit code (torchrun exits 1
@@ -26,14 +26,12 @@ import contextlib
 import copy
 import csv
 import logging
-import math
 import os
 import signal
 import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
@@ -45,7 +43,7 @@ from fdiff.data.loader import collate, uint8_to_float
 from fdiff.diffusion import GaussianDiffusion
 from fdiff.distributed import (
     DistInfo,
-    agree,
+    StopVote,
     barrier,
     derived_seed,
     gather_objects,
@@ -55,6 +53,7 @@ from fdiff.errors import FdiffError
 from fdiff.io import atomic_path, write_text
 from fdiff.models import build_model
 from fdiff.nn import set_activation_checkpointing
+from fdiff.nonfinite import StepLedger
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +84,17 @@ def ema_decay(step: int, rate: float, warmup: bool) -> float:
 
 
 @torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, for every parameter."""
+def ema_update(
+    ema: nn.Module, model: nn.Module, decay: float, skip: torch.Tensor | None = None
+) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for every parameter; ``skip`` (a 0-dim device
+    tensor, 1 or 0): no change when 1, decided on the device."""
     e = [p for p in ema.parameters()]
     m = [p.detach() for p in model.parameters()]
-    torch._foreach_lerp_(e, m, 1.0 - decay)
+    if skip is None:
+        torch._foreach_lerp_(e, m, 1.0 - decay)
+    else:
+        torch._foreach_lerp_(e, m, [(1.0 - decay) * (1.0 - skip)] * len(e))
 
 
 class StepBatchSampler(Sampler[list[int]]):
@@ -186,7 +191,7 @@ class Trainer:
         # timesteps, noise, flips: one generator, saved with every checkpoint
         self.gen = torch.Generator(self.device).manual_seed(tc.seed * 7919 + self.dist.rank)
         self.step = 0
-        self.bad_steps = 0
+        self.ledger = StepLedger(self.device, tc.max_bad_steps)
         self.cuda = self.device.type == "cuda"
         if self.cuda and tc.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -205,6 +210,11 @@ class Trainer:
             )
 
     # -- state ---------------------------------------------------------------------------------
+    @property
+    def bad_steps(self) -> int:
+        """Steps skipped so far for a non-finite loss (a host read of the device's count)."""
+        return self.ledger.read(logging=False).bad_steps
+
     def rng_state(self) -> dict:
         """This rank's RNG states: dropout (torch, cuda) and training draws (timesteps, noise)."""
         rng = {"torch": torch.get_rng_state(), "train": self.gen.get_state().cpu()}
@@ -281,7 +291,10 @@ class Trainer:
         ckpt.load_state_dict_checked(self.model, s["model"], self.ckpt_path)
         self.ema.load_state_dict(s["ema"])
         self.opt.load_state_dict(s["optimizer"])
-        self.step, self.bad_steps = int(s["step"]), int(s.get("bad_steps", 0))
+        self.step = int(s["step"])
+        self.ledger = StepLedger(
+            self.device, self.cfg.train.max_bad_steps, int(s.get("bad_steps", 0))
+        )
         ranks = s.get("rng_ranks", [s["rng"]])
         if len(ranks) == self.dist.world:
             self.set_rng_state(ranks[self.dist.rank])
@@ -326,8 +339,12 @@ class Trainer:
             return tc.lr * min(1.0, (step + 1) / tc.lr_warmup)
         return tc.lr
 
-    def train_step(self, x0: torch.Tensor, y: torch.Tensor | None) -> float:
-        """Algorithm 1, one iteration: sample t and x_t, predict eps, back-propagate Eq. 8."""
+    def train_step(self, x0: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Algorithm 1, one iteration: sample t and x_t, predict eps, back-propagate Eq. 8.
+
+        Returns this rank's loss as a device tensor: nothing here waits for the device. A step
+        whose loss is non-finite on any rank is skipped by every rank (fdiff.nonfinite); the
+        host learns of it at the next sync point (:meth:`check_finite`)."""
         tc = self.cfg.train
         n = x0.shape[0]
         if tc.flip:
@@ -341,29 +358,43 @@ class Trainer:
             g["lr"] = self.lr_at(self.step)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and tc.bf16):
             loss = self.diffusion.loss(self.net, x0, t, noise, y)
-        value = loss.detach()
-        if self.dist.world > 1:
-            dist.all_reduce(value)
-            value /= self.dist.world
-        value = float(value)
-        if not math.isfinite(value):
-            self.bad_steps += 1
-            self.opt.zero_grad(set_to_none=True)
-            if self.bad_steps > tc.max_bad_steps:
-                raise FdiffError(
-                    f"non-finite loss ({value}) at step {self.step} "
-                    f"(after {self.bad_steps - 1} skipped of train.max_bad_steps = "
-                    f"{tc.max_bad_steps}); the last good checkpoint {self.ckpt_path} is kept"
-                )
-            log.warning("non-finite loss at step %d: step skipped", self.step)
-            return value
+        found = self.ledger.found(loss)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-        self.opt.step()
-        ema_update(self.ema, self.model, ema_decay(self.step, tc.ema_rate, tc.ema_warmup))
-        return value
+        decay = ema_decay(self.step, tc.ema_rate, tc.ema_warmup)
+        if self.opt.defaults.get("fused"):
+            # the skip happens on the device: the fused kernel honours found_inf as it does
+            # under GradScaler (parameters, moments and step count untouched)
+            self.opt.found_inf = found
+            self.opt.step()
+            ema_update(self.ema, self.model, decay, skip=found)
+        elif not found:  # unfused Adam (the CPU): the host is the device, nothing to wait for
+            self.opt.step()
+            ema_update(self.ema, self.model, decay)
+        self.ledger.record(loss, found, self.step)
+        return loss.detach()
+
+    def check_finite(self, logging: bool):
+        """A sync point (every rank at the same step): the device's counts on the host; raises
+        once more than ``train.max_bad_steps`` steps were skipped, before any checkpoint of the
+        weights since. ``logging``: the loss of the good steps since the last logging read."""
+        tc = self.cfg.train
+        reading = self.ledger.read(logging)
+        skipped = self.ledger.newly_skipped(reading)
+        if reading.exceeded_step >= 0:
+            raise FdiffError(
+                f"non-finite loss ({reading.exceeded_loss} on rank {self.dist.rank}) at step "
+                f"{reading.exceeded_step} (after {tc.max_bad_steps} skipped of "
+                f"train.max_bad_steps = {tc.max_bad_steps}); the last good checkpoint "
+                f"{self.ckpt_path} is kept"
+            )
+        if skipped:
+            log.warning(
+                "%d step(s) skipped for a non-finite loss up to step %d", skipped, self.step
+            )
+        return reading
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, stop: _SignalFlag | None = None) -> Path:
@@ -409,7 +440,8 @@ class Trainer:
             disable=not self.dist.main, dynamic_ncols=True, mininterval=2.0,
         )  # fmt: skip
         t_start = t_log = time.time()
-        losses: list[float] = []
+        since_log = 0  # steps since the last metrics row
+        vote = StopVote(self.device, self.step)
         # the bar is closed before any error propagates, so the error is the last line printed
         first = True
         signalled = False
@@ -418,7 +450,7 @@ class Trainer:
                 x0 = x0.to(self.device, non_blocking=True)
                 if x0.dtype == torch.uint8:  # the fast loader: convert on the device
                     x0 = uint8_to_float(x0)
-                y = y.to(self.device) if self.cfg.model.num_classes > 0 else None
+                y = y.to(self.device, non_blocking=True) if self.cfg.model.num_classes else None
                 if first:
                     log.info(
                         "rank %d/%d (local %d) on %s: step %d, batch [%s] of global %d, "
@@ -428,34 +460,41 @@ class Trainer:
                         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
                     )  # fmt: skip
                     first = False
-                losses.append(self.train_step(x0, y))
+                self.train_step(x0, y)
                 self.step += 1
+                since_log += 1
                 bar.update(1)
-                if self.step % tc.log_every == 0 or self.step == tc.steps:
+                logging_step = self.step % tc.log_every == 0 or self.step == tc.steps
+                saved = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
+                # the sync points: the host waits for the device here and at votes, nowhere else
+                if logging_step or saved:
+                    reading = self.check_finite(logging_step)
+                if logging_step:
                     now = time.time()
-                    rate = len(losses) * tc.batch_size / max(now - t_log, 1e-9)
-                    finite = [v for v in losses if math.isfinite(v)]
-                    mean = sum(finite) / max(len(finite), 1)
+                    rate = since_log * tc.batch_size / max(now - t_log, 1e-9)
+                    mean = reading.loss_sum / max(reading.good_steps, 1)
                     bar.set_postfix(loss=f"{mean:.4f}", img_s=f"{rate:.1f}")
                     if self.dist.main:
                         _append_metrics(
                             self.out / "metrics.csv",
                             [self.step, mean, self.lr_at(self.step - 1), rate, now - t_start],
                         )
-                    losses, t_log = [], now
+                    since_log, t_log = 0, now
                 if tc.sample_every and self.step % tc.sample_every == 0 and self.dist.main:
                     self.sample_grid()
-                saved = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
                 if saved:
                     self.save_checkpoint()
                 # after the periodic checkpoint: a signal during its write stops at this step,
                 # with no second write
-                signalled = agree(bool(stop), self.device)
+                if not vote.due(self.step, logging_step or saved):
+                    continue
+                signalled = vote(bool(stop), self.step)
                 if signalled and self.step < tc.steps:
                     if saved:
                         self.mark_preempted()
                         barrier()
                     else:
+                        self.check_finite(False)  # never the checkpoint of a failed run
                         self.save_checkpoint(preempted=True)
                     why = signal.Signals(stop.signum).name if stop else "another rank's signal"
                     raise Preempted(
