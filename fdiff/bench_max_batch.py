@@ -65,6 +65,7 @@ def bench_max_batch(
     variants: tuple[str, ...] = ("ddpm", "factorized"),
     device: str = "cuda",
     limit: int = 4096,
+    checkpointing: tuple[bool, ...] = (False, True),
 ) -> BenchResult:
     """Largest per-GPU training batch of each preset and variant, without and with checkpointing."""
     dev = torch.device(resolve_device(device))
@@ -75,7 +76,7 @@ def bench_max_batch(
     for preset in presets:
         for variant in variants:
             cfg = model_config(preset, variant)
-            for ckpt in (False, True):
+            for ckpt in checkpointing:
                 b = find_max_batch(lambda n, c=cfg, k=ckpt: cuda_step_fits(c, dev, k, n), 16, limit)
                 rows.append(
                     Row(
