@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import functools
 import importlib.util
 import math
 import shutil
@@ -36,8 +37,6 @@ from fdiff.bench_timing import device_name, git_commit
 
 COLUMNS = ["section", "name", "metric", "value", "unit", "status", "note", "wall_s",
            "device_name", "torch", "cuda", "commit", "date"]  # fmt: skip
-SECTIONS = ["forward", "train20", "speed", "max_batch", "data", "syncs", "emergence_medium",
-            "emergence_hard"]  # fmt: skip
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "docs" / "experiments"
 
 
@@ -146,7 +145,7 @@ def _fdiff(*args: str) -> None:
 
 
 # -- sections ------------------------------------------------------------------------------------
-def forward(s: Section, z: Sizes) -> None:
+def forward(s: Section, z: Sizes, out: Path, work: Path) -> None:
     """A fixed batch through the factorized and the standard model in float32, CPU vs device."""
     from fdiff.models import build_model
 
@@ -185,7 +184,7 @@ def _shapes(path: Path, res: int, n: int) -> Path:
     return path
 
 
-def train20(s: Section, z: Sizes, work: Path) -> None:
+def train20(s: Section, z: Sizes, out: Path, work: Path) -> None:
     """20 training steps (bf16, channels_last, fused Adam on CUDA), then ``fdiff segment`` and
     ``fdiff sample --sampler ddim`` on the model; last (the slowest part), the same 20 steps
     under torch.compile."""
@@ -236,7 +235,7 @@ def train20(s: Section, z: Sizes, work: Path) -> None:
     )
 
 
-def speed(s: Section, z: Sizes, out: Path) -> None:
+def speed(s: Section, z: Sizes, out: Path, work: Path) -> None:
     """``fdiff bench`` sections: standard vs factorized step, segmentation, sampling."""
     cuda = s.device.type == "cuda"
     for preset, batch, sections in z.speed_presets:
@@ -281,7 +280,7 @@ def speed(s: Section, z: Sizes, out: Path) -> None:
             )
 
 
-def max_batch(s: Section, z: Sizes) -> None:
+def max_batch(s: Section, z: Sizes, out: Path, work: Path) -> None:
     if s.device.type != "cuda":
         s.skip("paper64", "CUDA only: the search steps up to a CUDA out-of-memory error")
         return
@@ -294,14 +293,14 @@ def max_batch(s: Section, z: Sizes) -> None:
         s.add(f"{r.preset}/{r.name}", "max_batch_per_gpu", r.batch_size, "images", note=r.note)
 
 
-def data(s: Section, z: Sizes, out: Path) -> None:
+def data(s: Section, z: Sizes, out: Path, work: Path) -> None:
     o = BenchOptions(preset=z.data_res_preset, device="cpu", sections=("data",),
                      data_workers=z.data_workers, data_seconds=z.data_seconds)  # fmt: skip
     (r,) = run_bench(o).rows
     s.add("loader", "images_per_s", r.images_per_s, "img/s", note=r.note)
 
 
-def syncs(s: Section, z: Sizes, out: Path) -> None:
+def syncs(s: Section, z: Sizes, out: Path, work: Path) -> None:
     """Host syncs of the real training loop (Trainer.run), per step and between sync points."""
     from fdiff.config import RunConfig
     from fdiff.data.loader import TensorImages
@@ -376,7 +375,7 @@ def syncs(s: Section, z: Sizes, out: Path) -> None:
     )
 
 
-def emergence(s: Section, z: Sizes, out: Path, work: Path, level: str) -> None:
+def emergence(level: str, s: Section, z: Sizes, out: Path, work: Path) -> None:
     """docs/experiments/run_emergence.py on the device; the final evaluation at t = 30 against
     the centred disc and K-means on RGB of docs/experiments/results/baselines.csv (the same
     test images: the generator and its seeds are fixed)."""
@@ -435,26 +434,27 @@ def run_section(name: str, out: Path, work: Path, smoke: bool) -> int:
         return 1 if failed else 0
     s = Section(name, out, device)
     try:
-        if name == "forward":
-            forward(s, z)
-        elif name == "train20":
-            train20(s, z, work)
-        elif name == "speed":
-            speed(s, z, out)
-        elif name == "max_batch":
-            max_batch(s, z)
-        elif name == "data":
-            data(s, z, out)
-        elif name == "syncs":
-            syncs(s, z, out)
-        elif name.startswith("emergence_"):
-            emergence(s, z, out, work, name.removeprefix("emergence_"))
-        else:
+        if name not in RUNS:
             raise ValueError(f"unknown section {name!r}: expected one of {SECTIONS}")
+        RUNS[name](s, z, out, work)
     except Exception as e:  # the section's failure is a row; the others still run
         s.add("-", "-", status="failed", note=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
         raise
     return 0
+
+
+# every section: (its Section, the sizes, the folder that comes back, the scratch folder)
+RUNS = {
+    "forward": forward,
+    "train20": train20,
+    "speed": speed,
+    "max_batch": max_batch,
+    "data": data,
+    "syncs": syncs,
+    "emergence_medium": functools.partial(emergence, "medium"),
+    "emergence_hard": functools.partial(emergence, "hard"),
+}
+SECTIONS = list(RUNS)
 
 
 def timeout_row(out: str, name: str, limit: str, smoke: str = "") -> None:

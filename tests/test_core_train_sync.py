@@ -11,25 +11,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from fdiff import nonfinite
+from fdiff.bench_gpu import HostReads
 from fdiff.data.loader import H5ImageDataset
 from fdiff.errors import FdiffError
 from fdiff.train import Trainer
-
-
-class HostReads(TorchDispatchMode):
-    """Counts the ops that copy a tensor's value to the host (a device sync on CUDA)."""
-
-    def __init__(self):
-        super().__init__()
-        self.n = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is torch.ops.aten._local_scalar_dense.default:
-            self.n += 1
-        return func(*args, **(kwargs or {}))
 
 
 def _trainer(tmp_path, data, cfg, fused: bool) -> Trainer:
