@@ -301,12 +301,13 @@ def main(argv=None):
         train_s += time.time() - s0
         train_cpu[0] += time.process_time() - c0
         if step % a.eval_every == 0:
-            last_loss = torch.stack(losses).mean().item()
+            last_loss = torch.stack(losses).double().mean().item()
             evaluate(step, train_s, last_loss)
             losses = []
     final_t = sorted({int(v) for v in a.final_t.split(",") if v} | set(ts))
     if step % a.eval_every:
-        evaluate(step, train_s, torch.stack(losses).mean().item() if losses else math.nan, final_t)
+        mean = torch.stack(losses).double().mean().item() if losses else math.nan
+        evaluate(step, train_s, mean, final_t)
     else:  # the last regular evaluation already wrote ts; add the rest of the sweep
         evaluate(step, train_s, last_loss, [t for t in final_t if t not in ts])
     fh.close()
