@@ -78,7 +78,6 @@ class StopVote:
         self.collective = dist.is_available() and dist.is_initialized()
         self.next_step = step + 1  # the first vote measures the pace
         self.last_step, self.last_time = step, time.monotonic()
-        self.votes = 0
 
     def due(self, step: int, sync_point: bool) -> bool:
         return not self.collective or sync_point or step >= self.next_step
@@ -86,7 +85,6 @@ class StopVote:
     def __call__(self, flag: bool, step: int) -> bool:
         """True on every rank when ``flag`` is true on any rank (a collective under torchrun:
         every rank calls it at the same steps, those where :meth:`due` is true)."""
-        self.votes += 1
         if not self.collective:
             return flag
         now = time.monotonic()
