@@ -64,7 +64,7 @@ class Sizes:
     emergence: tuple[str, ...] = (
         "--resolution", "32", "--base-channels", "64", "--K", "3", "--batch", "128",
         "--lr", "2e-4", "--num-train", "5000", "--num-test", "500", "--fit-n", "500",
-        "--minutes", "1.35", "--budget", "wall", "--eval-every", "500", "--final-t", "30",
+        "--minutes", "1.25", "--budget", "wall", "--eval-every", "500", "--final-t", "30",
     )  # fmt: skip
     emergence_res: int = 32
 
