@@ -12,6 +12,9 @@ these; nothing else spells their names or formats.
   ``.failed``             the exit status of an attempt that failed for another reason
   ``.inputs``             the fingerprint of the inputs the checkpoints were trained on
   ``attempts.log``        one line per attempt: ``attempt=N host=H job=J VERDICT step=S``
+  ``tensorboard/``        TensorBoard event files of every attempt (fdiff.tblog)
+  ``samples/``            training's periodic sample grids (``step_NNNNNNN.png``); the sample
+                          shards' parts while they are drawn
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ ATTEMPTS = "attempts.log"
 MODEL = "model.pt"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"
 
 VERDICTS = ("complete", "preempted", "failed")
 _LINE = re.compile(
