@@ -257,7 +257,8 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factor
     # where every run stood (fdiff status, a report item); training's log has lines, no redraws
     status = (results / "status.txt").read_text()
     for arch in ("factorized", "ddpm", "concat"):
-        assert re.search(rf"shapes-16 +{arch} +done +3/3 .* complete step=done +yes", status), status
+        row = rf"shapes-16 +{arch} +done +3/3 .* complete step=done +yes"
+        assert re.search(row, status), status
     assert "\r" not in (results / "logs" / "train" / "shapes-16-factorized.log").read_text()
 
     # The report bundles every table and figure with its caption.
