@@ -469,8 +469,10 @@ class Trainer:
                     losses, t_log = [], now
                 bar.update(1)  # after the postfix: a file line shows this step's numbers
                 if tc.sample_every and self.step % tc.sample_every == 0 and self.dist.main:
+                    t_pictures = time.time()
                     self.sample_grid()
                     self.preview_segmentation()
+                    t_log += time.time() - t_pictures  # images/s: training's, without them
                 saved = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
                 if saved:
                     self.save_checkpoint()
