@@ -6,8 +6,8 @@ appended is skipped (fdiff.rundir reads only finished lines), a YAML file being 
 as unknown, and nothing is locked or written.
 
 A run directory is a directory that holds any of ``run.yaml``, ``config.yaml``,
-``metrics.csv``, ``checkpoints/`` or ``model.pt`` (docs/workflow.md, "Where results land"):
-``{exp}/{arch}/``, ``{exp}/pretrained/`` and ``supervised/{data}-{res}/``.
+``metrics.csv``, ``checkpoints/``, ``model.pt`` or ``attempts.log`` (docs/workflow.md, "Where
+results land"): ``{exp}/{arch}/``, ``{exp}/pretrained/`` and ``supervised/{data}-{res}/``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ from fdiff import rundir
 from fdiff.errors import FdiffError
 from fdiff.progress import duration
 
-RUN_FILES = ("run.yaml", "config.yaml", rundir.METRICS, rundir.CHECKPOINTS, rundir.MODEL)
+RUN_FILES = (
+    "run.yaml",
+    "config.yaml",
+    rundir.METRICS,
+    rundir.CHECKPOINTS,
+    rundir.MODEL,
+    rundir.ATTEMPTS,
+)
 # never run directories, and some (raw downloads) large: not walked
 SKIP = {"raw", "data", "logs", "benchmarks", "tables", "figures", "cache", ".snakemake",
         rundir.CHECKPOINTS, rundir.TENSORBOARD, "samples", "seg"}  # fmt: skip

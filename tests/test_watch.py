@@ -193,6 +193,17 @@ def test_status_reads_files_being_written_without_torch(tmp_path):
         f.write("attempt=2 host=n1 job=8 fail")
     (tmp_path / "flowers-64" / "factorized").mkdir()
     (tmp_path / "flowers-64" / "factorized" / "run.yaml").write_text("{}")
+    # a failed run: its verdict and the error line of its kept attempt log
+    failed = tmp_path / "cub-128" / "unshared"
+    failed.mkdir(parents=True)
+    rundir.append_attempt(failed, rundir.Attempt(1, "n2", "9", "failed", "exit-2"))
+    (failed / rundir.FAILED).write_text("2\n")
+    logs = tmp_path / "logs" / "train"
+    logs.mkdir(parents=True)
+    (logs / "cub-128-unshared.log.attempt-1").write_text(
+        "fdiff train: error: cub.h5: images are 64 px but model.resolution is 128\n"
+        "train: attempt 1: on n2 (SLURM job 9)\n"
+    )
     code = (
         "import json, sys; from fdiff.cli import main; main(['status', sys.argv[1], '--json']);"
         "assert 'torch' not in sys.modules, 'fdiff status imported torch'"
@@ -201,7 +212,8 @@ def test_status_reads_files_being_written_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                          text=True, env=env)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    ddpm, fact = json.loads(out.stdout)["runs"]
+    failed_run, ddpm, fact = json.loads(out.stdout)["runs"]
+    assert (failed_run["state"], failed_run["last_attempt"]) == ("failed", "failed step=exit-2")
     got = (ddpm["arch"], ddpm["state"], ddpm["step"], ddpm["loss"])
     assert got == ("ddpm", "started", 200, 0.25)
     assert (ddpm["attempts"], ddpm["preemptions"]) == (1, 1)
@@ -212,4 +224,5 @@ def test_status_reads_files_being_written_without_torch(tmp_path):
     assert table.returncode == 0, table.stderr
     row = r"flowers-64 +ddpm +started +200/1000 +0\.25 +40 +00:02:40 +1 +1 +preempted step=200"
     assert re.search(row, table.stdout), table.stdout
-    assert "2 runs (1 not started, 1 started)" in table.stdout
+    assert "3 runs (1 failed, 1 not started, 1 started)" in table.stdout
+    assert "failed: cub-128/unshared: fdiff train: error: cub.h5: images are 64 px" in table.stdout
