@@ -65,4 +65,8 @@ def open_board(run_dir: str | Path, enabled: bool, start_step: int) -> RunBoard 
     if not available():
         log.info("tensorboard is not installed: no event files (pip install 'fdiff[tensorboard]')")
         return None
-    return RunBoard(run_dir, start_step)
+    try:
+        return RunBoard(run_dir, start_step)
+    except ImportError as e:  # e.g. a tensorboard too old for torch: watching is not training
+        log.warning("no TensorBoard event files: %s", e)
+        return None
