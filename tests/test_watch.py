@@ -226,3 +226,14 @@ def test_status_reads_files_being_written_without_torch(tmp_path):
     assert re.search(row, table.stdout), table.stdout
     assert "3 runs (1 failed, 1 not started, 1 started)" in table.stdout
     assert "failed: cub-128/unshared: fdiff train: error: cub.h5: images are 64 px" in table.stdout
+
+
+def test_without_tensorboard_training_says_so_once(tmp_path, monkeypatch, caplog):
+    from fdiff import tblog
+
+    monkeypatch.setattr(tblog, "available", lambda: False)
+    with caplog.at_level(logging.INFO, logger="fdiff.tblog"):
+        assert tblog.open_board(tmp_path, True, 0) is None
+    assert "tensorboard is not installed" in caplog.text
+    assert tblog.open_board(tmp_path, False, 0) is None
+    assert not (tmp_path / rundir.TENSORBOARD).exists()
