@@ -137,6 +137,7 @@ class TrainConfig:
     channels_last: bool = True  # on CUDA only
     compile: bool = False  # torch.compile the model
     checkpoint_activations: bool = False
+    tensorboard: bool = True  # event files in RUN_DIR/tensorboard when tensorboard is installed
 
     def __post_init__(self) -> None:
         _check(self.steps >= 0, "train.steps", self.steps, "an integer >= 0")

@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from fdiff.diffusion import GaussianDiffusion
+from fdiff.progress import progress as pbar
 
 
 class Step(NamedTuple):
@@ -70,7 +70,7 @@ def ddpm_steps(
     """Algorithm 2, step by step. :param shape: (N, 3, H, W)."""
     device = device or next(model.parameters()).device
     x = _randn(shape, device, generator)  # x_T ~ N(0, I)
-    for i in tqdm(range(diffusion.num_timesteps - 1, -1, -1), desc="ddpm", disable=not progress,
+    for i in pbar(range(diffusion.num_timesteps - 1, -1, -1), desc="ddpm", disable=not progress,
                   leave=False):  # fmt: skip
         # for t = T, ..., 1 (index i = t - 1)
         t = torch.full((shape[0],), i, device=device, dtype=torch.long)
@@ -106,7 +106,7 @@ def ddim_steps(
     device = device or next(model.parameters()).device
     x = _randn(shape, device, generator)  # x_T ~ N(0, I)
     seq = ddim_timesteps(diffusion.num_timesteps, steps)
-    for j, i in enumerate(tqdm(seq, desc=f"ddim{steps}", disable=not progress, leave=False)):
+    for j, i in enumerate(pbar(seq, desc=f"ddim{steps}", disable=not progress, leave=False)):
         t = torch.full((shape[0],), i, device=device, dtype=torch.long)
         out = model(x, t, y)  # eps_theta(x_t, t) and the masks
         last = j + 1 == len(seq)

@@ -17,7 +17,7 @@ from fdiff.errors import FdiffError
 
 # Verb groups, one module each (fdiff/cli/<name>.py). A module that is missing is skipped so
 # that the package stays importable while a group is being written.
-VERB_MODULES = ["core", "data", "evaluate", "baselines", "report", "bench"]
+VERB_MODULES = ["core", "data", "evaluate", "baselines", "report", "bench", "status"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"fdiff {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        metavar="SECONDS",
+        help="when stderr is not a terminal, one progress line every SECONDS "
+        "(default: $FDIFF_PROGRESS_EVERY, else 60)",
+    )
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name in VERB_MODULES:
         try:
@@ -48,10 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from fdiff import progress
+
+    if args.progress_every is not None:
+        if args.progress_every < 0:
+            parser.error(f"--progress-every {args.progress_every}: expected seconds >= 0")
+        progress.set_every(args.progress_every)
+    # dated: an attempt's log is read days later, and a run's attempts span weeks
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
+        datefmt="%Y-%m-%d %H:%M:%S",
     )
     try:
         rc = args.func(args)

@@ -140,11 +140,23 @@ def cmd_train(args) -> int:
                 f"{args.data}: images are {res} px but model.resolution is {cfg.model.resolution}"
             )
         try:
-            Trainer(cfg, dataset, args.out).run(stop)
+            Trainer(cfg, dataset, args.out, preview=_preview_split(args.data, args.split)).run(stop)
         except Preempted as e:
             print(f"fdiff train: preempted: {e}", file=sys.stderr)
             return EXIT_PREEMPTED
     return 0
+
+
+def _preview_split(data: Path, train_split: str):
+    """The images training segments in TensorBoard: the val split, else the training split."""
+    from fdiff.data.loader import H5ImageDataset
+
+    if train_split == "val":
+        return None
+    try:
+        return H5ImageDataset(data, "val", uint8=True, in_memory=False)  # 8 images are read
+    except FdiffError:  # no val split: the trainer takes the first training images
+        return None
 
 
 def cmd_sample(args) -> int:
