@@ -177,8 +177,10 @@ class RunConfig:
             d = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
             raise FdiffError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
-        if d is not None and not isinstance(d, dict):
-            raise FdiffError(f"{path}: expected a mapping with model/diffusion/train sections")
+        # an empty file is more likely a truncated write than a wish for every default
+        if not isinstance(d, dict):
+            what = "empty" if d is None else f"a {type(d).__name__}"
+            raise FdiffError(f"{path}: {what}; expected a mapping with model/diffusion/train")
         return cls.from_dict(d, str(path))
 
     def to_dict(self) -> dict[str, Any]:

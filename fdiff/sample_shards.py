@@ -153,8 +153,9 @@ def sample_range(
     b = spec.batch_size
     if start % b:
         raise FdiffError(
-            f"--start {start}: expected a multiple of the batch size {b} (the batches of a "
-            "shard must be those of the whole set)"
+            f"{start}: expected a multiple of the batch size {b} (the batches of a "
+            "shard must be those of the whole set)",
+            arg="start",
         )
     if parts is not None:
         _open_parts(parts, _fingerprint(checkpoint, spec))

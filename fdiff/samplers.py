@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from fdiff.diffusion import GaussianDiffusion
+from fdiff.errors import FdiffError
 from fdiff.progress import progress as pbar
 
 
@@ -84,7 +85,7 @@ def ddpm_steps(
 def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
     """``steps`` indices evenly spaced over [0, T-1], descending, always ending at 0."""
     if not 1 <= steps <= num_timesteps:
-        raise ValueError(f"ddim steps {steps}: expected 1..{num_timesteps}")
+        raise FdiffError(f"{steps} DDIM steps: expected 1..{num_timesteps}", arg="steps")
     seq = torch.linspace(0, num_timesteps - 1, steps).round().long().unique().tolist()
     return sorted(seq, reverse=True)
 
@@ -158,7 +159,7 @@ def segment(
     Uses the masks-only path (no decoder). Returns [N x K x H x W].
     """
     if not 0 <= t <= diffusion.num_timesteps:
-        raise ValueError(f"segmentation t = {t}: expected 0..{diffusion.num_timesteps}")
+        raise FdiffError(f"{t}: expected 0..{diffusion.num_timesteps} (the model's T)", arg="t")
     idx = torch.full((x0.shape[0],), max(t - 1, 0), device=x0.device, dtype=torch.long)
     x_t = x0
     if t > 0:

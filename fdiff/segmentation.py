@@ -44,7 +44,8 @@ def check_segmentable(
     if resolution != model.cfg.resolution and not resize:
         raise FdiffError(
             f"{model_path}: the model is trained at {model.cfg.resolution} px but {data} holds "
-            f"{resolution} px images (pass --resize to segment across resolutions)"
+            f"{resolution} px images (resize them to segment across resolutions)",
+            arg="resize",
         )
 
 

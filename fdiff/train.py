@@ -41,6 +41,7 @@ from fdiff import checkpoint as ckpt
 from fdiff import rundir
 from fdiff.config import RunConfig, to_plain
 from fdiff.data.loader import collate, uint8_to_float
+from fdiff.device import resolve_device
 from fdiff.diffusion import GaussianDiffusion
 from fdiff.distributed import (
     DistInfo,
@@ -68,17 +69,6 @@ PREVIEW_T = 0.03  # their noise level, as a fraction of T (the paper segments at
 
 class Preempted(Exception):
     """Raised after the checkpoint is saved in response to SIGTERM or SIGUSR1."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FdiffError("train.device = 'cuda' but CUDA is not available; use 'auto' or 'cpu'")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return torch.device(name)
 
 
 def ema_decay(step: int, rate: float, warmup: bool) -> float:
@@ -181,7 +171,10 @@ class Trainer:
         self.grad_norm: torch.Tensor | None = None  # of the last logged step
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
         self.model_path = self.out / "model.pt"
-        self.device = resolve_device(cfg.train.device)
+        try:
+            self.device = resolve_device(cfg.train.device)
+        except FdiffError as e:
+            raise FdiffError(f"train.device: {e.message}") from None
         self.dist: DistInfo = init_distributed(self.device)
         tc = cfg.train
         torch.manual_seed(tc.seed + self.dist.rank)  # dropout
@@ -286,7 +279,7 @@ class Trainer:
             if getattr(saved, section) != getattr(self.cfg, section):
                 raise FdiffError(
                     f"{self.ckpt_path}: the run directory holds a run with another {section} "
-                    f"config ({to_plain(getattr(saved, section))}); use a new --out directory"
+                    f"config ({to_plain(getattr(saved, section))}); use a new run directory"
                 )
         ckpt.load_state_dict_checked(self.model, s["model"], self.ckpt_path)
         self.ema.load_state_dict(s["ema"])

@@ -13,6 +13,7 @@ import logging
 import sys
 
 from fdiff import __version__
+from fdiff.cli.args import real
 from fdiff.errors import FdiffError
 
 # Verb groups, one module each (fdiff/cli/<name>.py). A module that is missing is skipped so
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
         "--progress-every",
-        type=float,
+        type=real(0.0),
         metavar="SECONDS",
         help="when stderr is not a terminal, one progress line every SECONDS "
         "(default: $FDIFF_PROGRESS_EVERY, else 60)",
@@ -50,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(sub)
     return parser
+
+
+def _flag(parser: argparse.ArgumentParser, verb: str, dest: str | None) -> str | None:
+    """The verb's option for a library parameter (``start`` -> ``--start``), if it has one."""
+    if dest is None:
+        return None
+    todo = [a.choices[verb] for a in parser._actions if isinstance(a.choices, dict)]
+    while todo:  # the verb's parser and any nested ones (``fdiff figure <name>``)
+        p = todo.pop()
+        for a in p._actions:
+            if isinstance(a.choices, dict):
+                todo += a.choices.values()
+            elif a.dest == dest and a.option_strings:
+                return max(a.option_strings, key=len)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except FdiffError as e:
-        print(f"fdiff {args.verb}: error: {e}", file=sys.stderr)
+        flag = _flag(parser, args.verb, e.arg)
+        message = f"argument {flag}: {e.message}" if flag else str(e)
+        print(f"fdiff {args.verb}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fdiff {args.verb}: interrupted", file=sys.stderr)

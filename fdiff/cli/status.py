@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from fdiff.cli.args import input_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "status",
         help="where a plan stands: every run directory of RESULTS_DIR (no SLURM, no torch)",
     )
-    p.add_argument("results", type=Path, metavar="RESULTS_DIR", help="e.g. results/demo")
+    p.add_argument("results", type=input_dir, metavar="RESULTS_DIR", help="e.g. results/demo")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_status)
 

@@ -182,7 +182,7 @@ def pixel_plan(
     train (disjoint; see the module docstring)."""
     if per_class < 1 or train_per_class < 0:
         raise FdiffError(
-            f"--per-class {per_class} / --train-per-class {train_per_class}: expected >= 1 / >= 0"
+            f"per_class {per_class} / train_per_class {train_per_class}: expected >= 1 / >= 0"
         )
     masks = require(raw / "masks", "Pixel-ImageNet masks/<wnid>/<image>.png")
     images = require(raw / "images", "ImageNet train images/<wnid>/<image>.JPEG")
@@ -209,8 +209,9 @@ def pixel_plan(
         raise FdiffError(f"{masks}: no masks found (expected masks/<wnid>/<image>.png)")
     if train_per_class and not splits["train"]:
         raise FdiffError(
-            f"{masks}: no class has more than --per-class {per_class} masks, so the train split "
-            "(fixed protocol, K-means, supervised U-Net) would be empty: lower --per-class"
+            f"{masks}: no class has more than {per_class} masks, so the train split "
+            "(fixed protocol, K-means, supervised U-Net) would be empty: take fewer per class",
+            arg="per_class",
         )
     return Plan(
         dataset="pixel-imagenet",
