@@ -140,6 +140,7 @@ class TrainConfig:
     channels_last: bool = True  # on CUDA only
     compile: bool = False  # torch.compile the model
     checkpoint_activations: bool = False
+    tensorboard: bool = True  # event files in RUN_DIR/tensorboard when tensorboard is installed
 
     def __post_init__(self) -> None:
         _check(self.steps >= 0, "train.steps", self.steps, "an integer >= 0")
@@ -179,8 +180,10 @@ class RunConfig:
             d = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
             raise FdiffError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
-        if d is not None and not isinstance(d, dict):
-            raise FdiffError(f"{path}: expected a mapping with model/diffusion/train sections")
+        # an empty file is more likely a truncated write than a wish for every default
+        if not isinstance(d, dict):
+            what = "empty" if d is None else f"a {type(d).__name__}"
+            raise FdiffError(f"{path}: {what}; expected a mapping with model/diffusion/train")
         return cls.from_dict(d, str(path))
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,12 +34,12 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm.auto import tqdm
 
 from fdiff import checkpoint as ckpt
 from fdiff import rundir
 from fdiff.config import RunConfig, to_plain
 from fdiff.data.loader import collate, uint8_to_float
+from fdiff.device import resolve_device
 from fdiff.diffusion import GaussianDiffusion
 from fdiff.distributed import (
     DistInfo,
@@ -54,27 +54,20 @@ from fdiff.io import atomic_path, write_text
 from fdiff.models import build_model
 from fdiff.nn import set_activation_checkpointing
 from fdiff.nonfinite import StepLedger
+from fdiff.progress import progress as pbar
+from fdiff.tblog import open_board
 
 log = logging.getLogger(__name__)
 
 PREEMPTED_MARKER = rundir.PREEMPTED  # kept for importers: fdiff.rundir names the files
 EXIT_PREEMPTED = rundir.EXIT_PREEMPTED
 METRICS_FIELDS = ["step", "loss", "lr", "images_per_s", "elapsed_s"]
+PREVIEW_IMAGES = 8  # fixed images segmented in TensorBoard
+PREVIEW_T = 0.03  # their noise level, as a fraction of T (the paper segments at t = 30 of 1000)
 
 
 class Preempted(Exception):
     """Raised after the checkpoint is saved in response to SIGTERM or SIGUSR1."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FdiffError("train.device = 'cuda' but CUDA is not available; use 'auto' or 'cpu'")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return torch.device(name)
 
 
 def ema_decay(step: int, rate: float, warmup: bool) -> float:
@@ -172,11 +165,21 @@ def _ignore_stop_signals(worker_id: int) -> None:
 class Trainer:
     """Runs Algorithm 1 on a dataset of (image [3 x H x W] in [-1, 1], label) pairs."""
 
-    def __init__(self, cfg: RunConfig, dataset: Dataset, out_dir: str | Path):
+    def __init__(
+        self, cfg: RunConfig, dataset: Dataset, out_dir: str | Path, preview: Dataset | None = None
+    ):
+        """``preview``: the fixed images segmented in TensorBoard every ``sample_every`` steps
+        (the first items; default the training set's)."""
         self.cfg, self.dataset, self.out = cfg, dataset, Path(out_dir)
+        self.preview = preview if preview is not None else dataset
+        self.board = None  # TensorBoard events, rank 0 (fdiff.tblog)
+        self.grad_norm: torch.Tensor | None = None  # of the last logged step
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
         self.model_path = self.out / "model.pt"
-        self.device = resolve_device(cfg.train.device)
+        try:
+            self.device = resolve_device(cfg.train.device)
+        except FdiffError as e:
+            raise FdiffError(f"train.device: {e.message}") from None
         self.dist: DistInfo = init_distributed(self.device)
         tc = cfg.train
         torch.manual_seed(tc.seed + self.dist.rank)  # dropout
@@ -286,7 +289,7 @@ class Trainer:
             if getattr(saved, section) != getattr(self.cfg, section):
                 raise FdiffError(
                     f"{self.ckpt_path}: the run directory holds a run with another {section} "
-                    f"config ({to_plain(getattr(saved, section))}); use a new --out directory"
+                    f"config ({to_plain(getattr(saved, section))}); use a new run directory"
                 )
         ckpt.load_state_dict_checked(self.model, s["model"], self.ckpt_path)
         self.ema.load_state_dict(s["ema"])
@@ -362,7 +365,9 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+            self.grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        elif self.board is not None and self.logs_at(self.step + 1):
+            self.grad_norm = grad_norm(self.model.parameters())  # read only: numbers unchanged
         decay = ema_decay(self.step, tc.ema_rate, tc.ema_warmup)
         if self.opt.defaults.get("fused"):
             # the skip happens on the device: the fused kernel honours found_inf as it does
@@ -395,6 +400,10 @@ class Trainer:
                 "%d step(s) skipped for a non-finite loss up to step %d", skipped, self.step
             )
         return reading
+
+    def logs_at(self, step: int) -> bool:
+        """Whether ``step`` (counted from 1) is logged: metrics.csv, TensorBoard."""
+        return step % self.cfg.train.log_every == 0 or step == self.cfg.train.steps
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, stop: _SignalFlag | None = None) -> Path:
@@ -435,9 +444,11 @@ class Trainer:
             collate_fn=collate,  # uint8 batches of fdiff.data.loader pass without a copy
         )
         self.model.train()
-        bar = tqdm(
-            total=tc.steps, initial=self.step, desc=f"train {self.out.name}",
-            disable=not self.dist.main, dynamic_ncols=True, mininterval=2.0,
+        if self.dist.main:
+            self.board = open_board(self.out, tc.tensorboard, self.step)
+        bar = pbar(
+            total=tc.steps, initial=self.step, desc=f"train {self.out.parent.name}/{self.out.name}",
+            unit="step", disable=not self.dist.main, mininterval=2.0,
         )  # fmt: skip
         t_start = t_log = time.time()
         since_log = 0  # steps since the last metrics row
@@ -445,7 +456,7 @@ class Trainer:
         # the bar is closed before any error propagates, so the error is the last line printed
         first = True
         signalled = False
-        with bar:
+        with bar, contextlib.closing(self):
             for x0, y in loader:
                 x0 = x0.to(self.device, non_blocking=True)
                 if x0.dtype == torch.uint8:  # the fast loader: convert on the device
@@ -463,8 +474,7 @@ class Trainer:
                 self.train_step(x0, y)
                 self.step += 1
                 since_log += 1
-                bar.update(1)
-                logging_step = self.step % tc.log_every == 0 or self.step == tc.steps
+                logging_step = self.logs_at(self.step)
                 saved = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
                 # the sync points: the host waits for the device here and at votes, nowhere else
                 if logging_step or saved:
@@ -473,15 +483,26 @@ class Trainer:
                     now = time.time()
                     rate = since_log * tc.batch_size / max(now - t_log, 1e-9)
                     mean = reading.loss_sum / max(reading.good_steps, 1)
-                    bar.set_postfix(loss=f"{mean:.4f}", img_s=f"{rate:.1f}")
+                    gib = (
+                        torch.cuda.max_memory_allocated(self.device) / 2**30 if self.cuda else None
+                    )
+                    shown = {"loss": f"{mean:.4f}", "images/s": f"{rate:.1f}"}
+                    if gib is not None:
+                        shown["GPU GiB"] = f"{gib:.2f}"
+                    bar.set_postfix(shown)
                     if self.dist.main:
                         _append_metrics(
                             self.out / "metrics.csv",
                             [self.step, mean, self.lr_at(self.step - 1), rate, now - t_start],
                         )
+                        self.log_scalars(mean, rate, gib)
                     since_log, t_log = 0, now
+                bar.update(1)  # after the postfix: a file line shows this step's numbers
                 if tc.sample_every and self.step % tc.sample_every == 0 and self.dist.main:
+                    t_pictures = time.time()
                     self.sample_grid()
+                    self.preview_segmentation()
+                    t_log += time.time() - t_pictures  # images/s: training's, without them
                 if saved:
                     self.save_checkpoint()
                 # after the periodic checkpoint: a signal during its write stops at this step,
@@ -505,11 +526,47 @@ class Trainer:
         # flag: the write below is rank 0's alone) is only recorded
         return self.finish(signalled or (self.dist.main and bool(stop)))
 
+    def close(self) -> None:
+        """The TensorBoard file flushed and closed (also on a preemption or an error)."""
+        if self.board is not None:
+            self.board.close()
+            self.board = None
+
+    def log_scalars(self, loss: float, images_per_s: float, gpu_mem_gib: float | None) -> None:
+        if self.board is None:
+            return
+        values = {"loss": loss, "lr": self.lr_at(self.step - 1), "images_per_s": images_per_s}
+        if self.grad_norm is not None:
+            values["grad_norm"] = float(self.grad_norm)
+        if gpu_mem_gib is not None:
+            values["gpu_mem_gib"] = gpu_mem_gib
+        self.board.scalars(self.step, values)
+
+    @torch.no_grad()
+    def preview_segmentation(self) -> None:
+        """TensorBoard: the EMA model's segmentation of the first preview images (fixed noise)."""
+        from fdiff.samplers import segment
+        from fdiff.visual import masks_picture
+
+        if self.board is None or not self.cfg.model.factorized:
+            return
+        items = [self.preview[i] for i in range(min(PREVIEW_IMAGES, len(self.preview)))]
+        x0, y = collate(items)
+        x0 = x0.to(self.device)
+        x0 = uint8_to_float(x0) if x0.dtype == torch.uint8 else x0
+        y = y.to(self.device).clamp(min=0) if self.cfg.model.num_classes else None
+        t = max(1, round(PREVIEW_T * self.diffusion.num_timesteps))
+        g = torch.Generator(self.device).manual_seed(0)
+        self.ema.eval()
+        masks = segment(self.ema, self.diffusion, x0, t, y, generator=g)
+        self.board.picture("segmentation", masks_picture(x0, masks), self.step)
+
     @torch.no_grad()
     def sample_grid(self) -> Path:
-        """A DDIM-50 grid of EMA samples with their masks: RUN_DIR/samples/step_XXXXXXX.png."""
+        """A DDIM-50 grid of EMA samples with their masks: RUN_DIR/samples/step_XXXXXXX.png,
+        and in TensorBoard."""
         from fdiff.samplers import ddim_sample
-        from fdiff.visual import save_sample_grid
+        from fdiff.visual import masks_picture, save_png
 
         n, res = self.cfg.train.sample_num, self.cfg.model.resolution
         y = None
@@ -520,8 +577,19 @@ class Trainer:
         out = ddim_sample(self.ema, self.diffusion, (n, 3, res, res), steps=50, y=y,
                           generator=g, progress=False)  # fmt: skip
         path = self.out / "samples" / f"step_{self.step:07d}.png"
-        save_sample_grid(out.images, out.masks, path)
+        picture = masks_picture(out.images, out.masks)
+        save_png(picture, path)
+        if self.board is not None:
+            self.board.picture("samples", picture, self.step)
         return path
+
+
+def grad_norm(params) -> torch.Tensor:
+    """The 2-norm of all gradients together (what clip_grad_norm_ measures), on the device."""
+    norms = [
+        torch.linalg.vector_norm(p.grad.detach().float()) for p in params if p.grad is not None
+    ]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
 
 
 def _append_metrics(path: Path, row: list) -> None:
