@@ -17,10 +17,9 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
-import h5py
 import numpy as np
 
-from fdiff.data.loader import H5ImageDataset
+from fdiff.data.hdf5 import inspect_split, open_dataset
 from fdiff.progress import progress as pbar
 
 log = logging.getLogger(__name__)
@@ -62,8 +61,8 @@ def _work(args):
 
 def grabcut_split(data: str | Path, split: str, cfg: GrabCutConfig) -> np.ndarray:
     """Foreground maps [N x H x W] uint8 of every image of a dataset split."""
-    H5ImageDataset(data, split)  # validates the split
-    with h5py.File(data, "r") as f:
+    with open_dataset(data) as f:  # a missing file or split is named in one line
+        inspect_split(f, split, data)
         images = f[split]["images"]
         n = images.shape[0]
         jobs = ((images[i], cfg) for i in range(n))

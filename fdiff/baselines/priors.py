@@ -31,10 +31,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from scipy.cluster.vq import kmeans2
 
-from fdiff.data.hdf5 import inspect_split, read_attrs
-from fdiff.data.loader import H5ImageDataset
+from fdiff.data.hdf5 import inspect_split, open_dataset, read_attrs
 from fdiff.errors import FdiffError
 
 log = logging.getLogger(__name__)
@@ -98,6 +96,8 @@ def kmeans_rgb_image(
 ) -> np.ndarray:
     """Regions [H x W] uint8 of one RGB image [H x W x 3] uint8 by K-means on its pixel colours,
     ordered by size (0 = largest; empty clusters last)."""
+    from scipy.cluster.vq import kmeans2  # 0.3 s to import: only the kind that clusters pays
+
     h, w, _ = image.shape
     px = image.reshape(-1, 3).astype(np.float64) / 255.0
     with warnings.catch_warnings():  # flat images: empty clusters, 0 / 0 in the update
@@ -120,8 +120,7 @@ def prior_masks(data: str | Path, split: str, cfg: PriorConfig) -> tuple[np.ndar
     """Region maps [N x H x W] uint8 of a split and the attributes describing them."""
     if cfg.kind not in PRIOR_KINDS:
         raise FdiffError(f"{cfg.kind!r}: expected one of {', '.join(PRIOR_KINDS)}", arg="kind")
-    H5ImageDataset(data, split)  # validates the file and the split
-    with h5py.File(data, "r") as f:
+    with open_dataset(data) as f:  # a missing file or split is named in one line
         info = inspect_split(f, split, data)
         n, h, w = info.n, info.height, info.width
         if cfg.kind == "all-foreground":

@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.io import loadmat
 
 from fdiff.data.download import read_sources
 from fdiff.data.preprocess import open_image
@@ -34,6 +33,8 @@ def flowers_mask(path: Path) -> np.ndarray:
 
 def read_setid(path: Path) -> dict[str, np.ndarray]:
     """The three id arrays of setid.mat, keyed by our split names."""
+    from scipy.io import loadmat  # here: `fdiff --help` and every verb import this module
+
     try:
         mat = loadmat(path)
     except (OSError, ValueError, TypeError) as e:
