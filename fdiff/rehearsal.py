@@ -12,8 +12,12 @@ rule of the paper plan on a CPU in minutes (tests/rehearsal). What shrinks, and 
 - training steps, batches, workers, checkpoint and log intervals; the supervised U-Net;
 - sample counts, batch and shard sizes (several shards per sample set); Pixel-ImageNet's
   images per class (test and train);
-- launches: a training job the paper starts with torchrun (several GPUs, one or more nodes)
-  is started with torchrun on one node with 2 CPU processes (gloo); resources become CPU-sized.
+- launches: the first experiment of each multi-GPU launch shape of the paper (1 node x 8 GPUs,
+  4 nodes x 8) trains under torchrun on one node with 2 CPU processes (gloo); every other
+  training runs in one process. Each torchrun job pays two more torch imports (the launcher,
+  the second worker) and a rendezvous, about 5 CPU s, for what one such job per shape already
+  proves; that every model trains under DDP is tests/test_ddp_params.py, the stop vote and
+  exact resume tests/test_ddp_train.py. Resources become CPU-sized.
 
 The datasets keep their sources: the downloadable ones come from a mirror (``FDIFF_MIRROR``),
 the local-only ones are placed in RAW as a user would (tests/rehearsal/miniatures.py).
@@ -87,9 +91,19 @@ def _shrink_datasets(datasets: dict) -> dict:
     return out
 
 
-def _shrink_launch(launch: dict) -> dict:
-    """Multi-GPU training keeps torchrun (PROCS CPU processes, one node); one GPU stays plain."""
-    multi = launch["nodes"] > 1 or launch["gpus_per_node"] > 1
+def torchrun_experiments(experiments: dict[str, dict]) -> set[str]:
+    """The experiments whose rehearsal keeps torchrun: the first of each multi-GPU launch shape
+    (nodes, GPUs per node) of the paper, in config order."""
+    first: dict[tuple[int, int], str] = {}
+    for name, exp in experiments.items():
+        shape = (exp["launch"]["nodes"], exp["launch"]["gpus_per_node"])
+        if shape[0] > 1 or shape[1] > 1:
+            first.setdefault(shape, name)
+    return set(first.values())
+
+
+def _shrink_launch(launch: dict, multi: bool) -> dict:
+    """``multi``: torchrun with PROCS CPU processes on one node; otherwise one process."""
     out = dict(launch)
     out.update(
         nodes=1,
@@ -102,7 +116,7 @@ def _shrink_launch(launch: dict) -> dict:
     return out
 
 
-def _shrink_experiment(exp: dict, figure_classes: list[int]) -> dict:
+def _shrink_experiment(exp: dict, figure_classes: list[int], torchrun: bool) -> dict:
     exp = copy.deepcopy(exp)
     timesteps = exp["diffusion"].get("timesteps", 1000)
     exp["res"] = shrink_res(exp["res"])
@@ -113,7 +127,7 @@ def _shrink_experiment(exp: dict, figure_classes: list[int]) -> dict:
     for over in exp["arch_overrides"].values():
         for key in TRAIN:
             over.get("train", {}).pop(key, None)
-    exp["launch"] = _shrink_launch(exp["launch"])
+    exp["launch"] = _shrink_launch(exp["launch"], torchrun)
     s = exp["sample"]
     s.update(SAMPLE)
     s["steps"] = min(s["steps"], TIMESTEPS)
@@ -145,8 +159,9 @@ def rehearsal_config(
     classes = max([fig.get("classes", []), fig.get("generation_classes", [])], key=len)
     names = {}
     experiments = {}
+    torchrun = torchrun_experiments(paper["experiments"])
     for name, exp in paper["experiments"].items():
-        small = _shrink_experiment(exp, classes)
+        small = _shrink_experiment(exp, classes, name in torchrun)
         new = f"{small['dataset']}-{small['res']}"
         names[name] = new
         experiments[new] = small
