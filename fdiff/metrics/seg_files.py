@@ -195,10 +195,10 @@ def evaluate_per_class(req: EvalRequest) -> list[tuple[int, MultiClassSegResult]
         )
     ld = _load(req)
     k, c, ignore = ld.protocol.num_regions, ld.truth.num_classes, ld.truth.ignore_index
-    conf = confusion_per_image(ld.pred, ld.truth.gt, k, c, ignore).numpy()  # [N, K, C]
+    conf = confusion_per_image(ld.pred, ld.truth.gt, k, c, ignore)  # [N, K, C]
     fit_conf = None
     if req.protocol == "fixed":
-        fit_conf = conf if ld.fit is None else confusion_per_image(*ld.fit, k, c, ignore).numpy()
+        fit_conf = conf if ld.fit is None else confusion_per_image(*ld.fit, k, c, ignore)
     present = conf.sum(1) > 0  # [N, C]: image n holds class c
     out = []
     for cls in range(1, c):

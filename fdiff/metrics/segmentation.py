@@ -52,7 +52,6 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 
 from fdiff.errors import FdiffError
@@ -85,12 +84,13 @@ class MultiClassSegResult:
 # Histograms
 
 
-def _as_tensor(a: np.ndarray | torch.Tensor) -> torch.Tensor:
-    return a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+def _as_array(a) -> np.ndarray:
+    """A numpy array of ``a`` (an array, or a CPU torch tensor: numpy's array protocol)."""
+    return np.asarray(a)
 
 
-def _check_shapes(pred: torch.Tensor, gt: torch.Tensor) -> None:
-    if pred.dim() != 3 or pred.shape != gt.shape:
+def _check_shapes(pred: np.ndarray, gt: np.ndarray) -> None:
+    if pred.ndim != 3 or pred.shape != gt.shape:
         raise FdiffError(
             f"prediction shape {tuple(pred.shape)} and ground-truth shape {tuple(gt.shape)}: "
             "expected two [N, H, W] arrays of the same shape"
@@ -98,24 +98,24 @@ def _check_shapes(pred: torch.Tensor, gt: torch.Tensor) -> None:
 
 
 def confusion_per_image(
-    pred: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
+    pred: np.ndarray,
+    gt: np.ndarray,
     num_regions: int,
     num_classes: int,
     ignore_index: int | None = None,
-) -> torch.Tensor:
+) -> np.ndarray:
     """Pixel counts of (region, class) pairs per image: [N x K x C] int64.
 
     ``pred`` [N x H x W] region ids in 0..K-1, ``gt`` [N x H x W] class ids in 0..C-1, or
     ``ignore_index`` for pixels left out of every count. One ``bincount`` over N*H*W pixels,
     processed in chunks of images to bound memory.
     """
-    pred, gt = _as_tensor(pred), _as_tensor(gt)
+    pred, gt = _as_array(pred), _as_array(gt)
     _check_shapes(pred, gt)
     n = pred.shape[0]
     scored = gt if ignore_index is None else gt[gt != ignore_index]
-    kmax = int(pred.max()) if pred.numel() else 0
-    cmax = int(scored.max()) if scored.numel() else 0
+    kmax = int(pred.max()) if pred.size else 0
+    cmax = int(scored.max()) if scored.size else 0
     if kmax >= num_regions:
         raise FdiffError(f"prediction holds region id {kmax}: expected ids < K = {num_regions}")
     if cmax >= num_classes:
@@ -123,69 +123,70 @@ def confusion_per_image(
     # Ignored pixels are counted in an extra class column C, dropped at the end.
     cols = num_classes + (ignore_index is not None)
     kc = num_regions * cols
-    out = torch.empty(n, kc, dtype=torch.int64)
-    chunk = max(1, (1 << 22) // max(1, pred[0].numel()))  # ~4M pixels per bincount
+    out = np.empty((n, kc), dtype=np.int64)
+    px = pred[0].size if n else 1
+    chunk = max(1, (1 << 22) // max(1, px))  # ~4M pixels per bincount
     for s in range(0, n, chunk):
-        p = pred[s : s + chunk].reshape(-1, pred[0].numel()).long()
-        g = gt[s : s + chunk].reshape(-1, gt[0].numel()).long()
+        p = pred[s : s + chunk].reshape(-1, px).astype(np.int64)
+        g = gt[s : s + chunk].reshape(-1, px).astype(np.int64)
         if ignore_index is not None:
-            g = torch.where(g == ignore_index, num_classes, g)
+            g = np.where(g == ignore_index, num_classes, g)
         m = p.shape[0]
         # One flat index per pixel: image offset, then region, then class.
-        idx = torch.arange(m).unsqueeze(1) * kc + p * cols + g
-        out[s : s + m] = torch.bincount(idx.reshape(-1), minlength=m * kc).view(m, kc)
-    return out.view(n, num_regions, cols)[:, :, :num_classes]
+        idx = np.arange(m, dtype=np.int64)[:, None] * kc + p * cols + g
+        out[s : s + m] = np.bincount(idx.reshape(-1), minlength=m * kc).reshape(m, kc)
+    return out.reshape(n, num_regions, cols)[:, :, :num_classes]
 
 
-def region_subsets(num_regions: int) -> torch.Tensor:
+def region_subsets(num_regions: int) -> np.ndarray:
     """The 2^K - 2 non-empty proper subsets of K regions as a {0,1} matrix [S x K].
 
     K = 1 has no proper subset: its one candidate is the whole region set, [[1]] (a
     single-region map is scored as all foreground).
     """
     if num_regions == 1:
-        return torch.ones(1, 1, dtype=torch.float64)
+        return np.ones((1, 1), dtype=np.float64)
     rows = [s for s in itertools.product((0, 1), repeat=num_regions) if 0 < sum(s) < num_regions]
-    return torch.tensor(rows, dtype=torch.float64)
+    return np.array(rows, dtype=np.float64)
 
 
-def _binary_scores(conf: torch.Tensor, subsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _binary_scores(conf: np.ndarray, subsets: np.ndarray) -> tuple[np.ndarray, ...]:
     """acc, IoU, DICE [N x S] of every subset as foreground, from confusion [N x K x 2]."""
-    conf = conf.double()
+    conf = conf.astype(np.float64)
     region_px = conf.sum(2)  # [N, K]
     region_fg = conf[:, :, 1]  # [N, K]
-    total = region_px.sum(1, keepdim=True)  # [N, 1]
-    g = region_fg.sum(1, keepdim=True)  # |G| [N, 1]
+    total = region_px.sum(1, keepdims=True)  # [N, 1]
+    g = region_fg.sum(1, keepdims=True)  # |G| [N, 1]
     p = region_px @ subsets.T  # |P| [N, S]
     tp = region_fg @ subsets.T  # |P and G| [N, S]
-    acc = torch.where(total > 0, (total - p - g + 2 * tp) / total.clamp_min(1), 1.0)
+    acc = np.where(total > 0, (total - p - g + 2 * tp) / np.maximum(total, 1), 1.0)
     union = p + g - tp
-    iou = torch.where(union > 0, tp / union.clamp_min(1), torch.ones_like(tp))
-    dice = torch.where(p + g > 0, 2 * tp / (p + g).clamp_min(1), torch.ones_like(tp))
+    iou = np.where(union > 0, tp / np.maximum(union, 1), 1.0)
+    dice = np.where(p + g > 0, 2 * tp / np.maximum(p + g, 1), 1.0)
     return acc, iou, dice
 
 
 _BINARY_IGNORE = 2  # ignored pixels in the binarised ground truth
 
 
-def _binary_gt(gt: np.ndarray | torch.Tensor, ignore_index: int | None) -> torch.Tensor:
+def _binary_gt(gt: np.ndarray, ignore_index: int | None) -> np.ndarray:
     """[N x H x W] uint8: 1 = foreground (non-zero), 0 = background, 2 = ignored."""
-    gt = _as_tensor(gt)
-    out = (gt > 0).to(torch.uint8)
+    gt = _as_array(gt)
+    out = (gt > 0).astype(np.uint8)
     if ignore_index is not None:
         out[gt == ignore_index] = _BINARY_IGNORE
     return out
 
 
-def _binary_confusion(pred, gt, num_regions: int, ignore_index: int | None) -> torch.Tensor:
+def _binary_confusion(pred, gt, num_regions: int, ignore_index: int | None) -> np.ndarray:
     """[N x K x 2] pixel counts of (region, background/foreground), ignored pixels left out."""
     ignore = None if ignore_index is None else _BINARY_IGNORE
     return confusion_per_image(pred, _binary_gt(gt, ignore_index), num_regions, 2, ignore)
 
 
 def fit_foreground_subset(
-    pred: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
+    pred: np.ndarray,
+    gt: np.ndarray,
     num_regions: int,
     ignore_index: int | None = None,
 ) -> tuple[int, ...]:
@@ -194,12 +195,12 @@ def fit_foreground_subset(
     conf = _binary_confusion(pred, gt, num_regions, ignore_index)
     _, iou, _ = _binary_scores(conf, subsets)
     best = int(iou.mean(0).argmax())
-    return tuple(int(k) for k in torch.nonzero(subsets[best]).flatten())
+    return tuple(int(k) for k in np.flatnonzero(subsets[best]))
 
 
 def binary_metrics(
-    pred: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
+    pred: np.ndarray,
+    gt: np.ndarray,
     num_regions: int,
     protocol: SegProtocol,
     foreground: tuple[int, ...] | None = None,
@@ -217,7 +218,7 @@ def binary_metrics(
     conf = _binary_confusion(pred, gt, num_regions, ignore_index)
     if protocol.assignment == "per_image":
         acc, iou, dice = _binary_scores(conf, region_subsets(num_regions))
-        acc, iou, dice = acc.amax(1), iou.amax(1), dice.amax(1)
+        acc, iou, dice = acc.max(1), iou.max(1), dice.max(1)
         foreground = None
     elif protocol.assignment == "fixed":
         if not foreground or any(not 0 <= k < num_regions for k in foreground):
@@ -225,7 +226,7 @@ def binary_metrics(
                 f"fixed protocol: foreground regions {foreground}: expected a non-empty subset of "
                 f"0..{num_regions - 1} (fit it with fit_foreground_subset on the training split)"
             )
-        s = torch.zeros(1, num_regions, dtype=torch.float64)
+        s = np.zeros((1, num_regions), dtype=np.float64)
         s[0, list(foreground)] = 1
         acc, iou, dice = (m[:, 0] for m in _binary_scores(conf, s))
         foreground = tuple(sorted(foreground))
@@ -244,7 +245,7 @@ def binary_metrics(
 # Multi-class
 
 
-def hungarian_match(confusion: np.ndarray | torch.Tensor) -> np.ndarray:
+def hungarian_match(confusion: np.ndarray) -> np.ndarray:
     """Class of each region [K], maximising the matched pixels of ``confusion`` [K x C].
 
     One-to-one (scipy's ``linear_sum_assignment``) when K <= C. When K > C (K = 3 regions on a
@@ -273,12 +274,12 @@ def _matched_counts(conf: np.ndarray, match: np.ndarray) -> tuple[np.ndarray, ..
 
 
 def multiclass_metrics(
-    pred: np.ndarray | torch.Tensor,
-    gt: np.ndarray | torch.Tensor,
+    pred: np.ndarray,
+    gt: np.ndarray,
     num_regions: int,
     num_classes: int,
     protocol: SegProtocol,
-    fit: tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor] | None = None,
+    fit: tuple[np.ndarray, np.ndarray] | None = None,
     ignore_index: int | None = None,
 ) -> MultiClassSegResult:
     """Pixel accuracy and mIoU after Hungarian matching of K regions to C classes.
@@ -288,10 +289,10 @@ def multiclass_metrics(
     ``per_image``: one matching and one score per image, averaged over images. Ground-truth
     pixels equal to ``ignore_index`` are left out.
     """
-    conf = confusion_per_image(pred, gt, num_regions, num_classes, ignore_index).numpy()
+    conf = confusion_per_image(pred, gt, num_regions, num_classes, ignore_index)
     fit_conf = None
     if fit is not None and protocol.assignment == "fixed":
-        fit_conf = confusion_per_image(*fit, num_regions, num_classes, ignore_index).numpy()
+        fit_conf = confusion_per_image(*fit, num_regions, num_classes, ignore_index)
     return multiclass_from_confusion(conf, protocol, fit_conf)
 
 
