@@ -8,6 +8,9 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# How the README's command 1 runs the demo, less its --configfile: the demo test runs the same
+# on a reduced demo (tests/test_readme.py checks the README against it).
+DEMO_ARGS = ("all", "--cores", "2")
 
 
 def snakemake(

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from snakerun import job_stats, snakemake
+from snakerun import DEMO_ARGS, job_stats, snakemake
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = Path(__file__).with_name("demo_small.yaml")
@@ -227,7 +227,7 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factor
     )
     text = SMALL.read_text().replace("RESULTS", str(results))
     cfg.write_text(text.replace("    res: 16\n", "    res: 16\n" + shipped))
-    r = snakemake("all", "--cores", "2", "--configfile", str(cfg), timeout=900)
+    r = snakemake(*DEMO_ARGS, "--configfile", str(cfg), timeout=900)  # as the README runs the demo
     assert r.returncode == 0, r.stderr[-4000:]
 
     run = results / "shapes-16"
