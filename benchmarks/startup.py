@@ -35,6 +35,7 @@ JOBS = {
     "figure": f"{PARSER}; import fdiff.report.figures",
     "train, sample, segment (torch)": f"{PARSER}; import fdiff.train, fdiff.checkpoint",
 }
+NEUTRAL = tempfile.gettempdir()  # the children's cwd: `python -c` puts the cwd before PYTHONPATH
 RUN_YAML = """model: {preset: tiny, resolution: 16}
 diffusion: {timesteps: 100}
 train: {steps: 4, batch_size: 4, checkpoint_every: 2, log_every: 1, num_workers: 0}
@@ -45,7 +46,8 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall s, user + sys CPU s of the process and its children) of one run of ``cmd``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, env=env, cwd=NEUTRAL, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)  # fmt: skip
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -69,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     py = sys.executable
     where = subprocess.run([py, "-c", "import fdiff; print(fdiff.__file__)"], env=env,
-                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+                           cwd=NEUTRAL, capture_output=True, text=True).stdout.strip()  # fmt: skip
     print(f"# fdiff from {where}")
     print(f"# cpus={os.cpu_count()} load_avg_1min={os.getloadavg()[0]:.1f} best of {args.repeat}")
     print(f"{'job':<34} {'wall s':>7} {'cpu s':>7}  torch")
     for name, code in JOBS.items():
         check = [py, "-c", f"{code}; import sys; sys.exit(0 if 'torch' in sys.modules else 3)"]
-        has_torch = subprocess.run(check, env=env, capture_output=True).returncode == 0
+        has_torch = subprocess.run(check, env=env, cwd=NEUTRAL, capture_output=True).returncode == 0
         wall, cpu = best([py, "-c", code], env, args.repeat)
         print(f"{name:<34} {wall:7.2f} {cpu:7.2f}  {'yes' if has_torch else 'no'}", flush=True)
     if args.train:
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             data, run_yaml = tmp / "shapes16.h5", tmp / "run.yaml"
             subprocess.run([py, "-m", "fdiff", "shapes", "--res", "16", "--out", str(data),
                             "--num-train", "32", "--num-val", "4", "--num-test", "4"],
-                           env=env, check=True, capture_output=True)  # fmt: skip
+                           env=env, cwd=NEUTRAL, check=True, capture_output=True)  # fmt: skip
             run_yaml.write_text(RUN_YAML)
             out = tmp / "run"
             train = ["-m", "fdiff", "train", "--config", str(run_yaml), "--data", str(data),
