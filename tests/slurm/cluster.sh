@@ -34,6 +34,16 @@ wait_for() { # wait_for SECONDS CMD...: run CMD until it succeeds or SECONDS pas
   done
 }
 
+# The daemons must not inherit the caller's open files: started under `flock LOCK cluster.sh
+# start`, munged would otherwise hold the lock for as long as it runs.
+daemon() { (
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  exec "$@"
+); }
+
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 NODES="n1 n2"
@@ -61,7 +71,7 @@ start_munge() {
   mkdir -p /run/munge /var/lib/munge /var/log/munge
   chown munge:munge /run/munge /var/lib/munge /var/log/munge
   chmod 755 /run/munge
-  runuser -u munge -- munged --pid-file=/run/munge/munged.pid --force
+  daemon runuser -u munge -- munged --pid-file=/run/munge/munged.pid --force
   wait_for 10 sh -c 'munge -n | unmunge' || {
     log "munged did not start"
     exit 1
@@ -127,7 +137,7 @@ start() {
   start_munge
   write_conf
   if ! alive "$DIR/slurmctld.pid"; then
-    slurmctld -c
+    daemon slurmctld -c
   fi
   wait_for 30 scontrol ping || {
     log "slurmctld does not answer; see $DIR/log/slurmctld.log"
@@ -135,7 +145,7 @@ start() {
   }
   for n in $NODES; do
     if ! alive "$DIR/slurmd-$n.pid"; then
-      slurmd -N "$n"
+      daemon slurmd -N "$n"
     fi
   done
   for _ in $(seq 60); do
