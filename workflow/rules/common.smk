@@ -20,11 +20,13 @@ def _conda_in_use():
 
 
 # Inside the conda environments of envs/ (`--sdm conda`), which do not install the package,
-# `fdiff` and `torchrun -m fdiff` run the module from this checkout.
+# `fdiff` and `torchrun -m fdiff` run the module from this checkout. Snakemake formats the
+# prefix with each job's names, as a rule's shell: its braces are doubled.
 if _conda_in_use():
+    _checkout = shlex.quote(workflow.basedir).replace("{", "{{").replace("}", "}}")
     shell.prefix(
         "set -euo pipefail; "
-        f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}; "
+        f"export PYTHONPATH={_checkout}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
         'fdiff() {{ python -m fdiff "$@"; }}; '
     )
 EXPERIMENTS = config["experiments"]
