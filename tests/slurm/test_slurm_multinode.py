@@ -110,12 +110,14 @@ def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
     assert "error" not in driven, driven
     assert proc.returncode == 0, out[-4000:]
 
-    # What SLURM ran: 2 nodes, 4 GPUs, partition gpu, the limit as submitted (not Snakemake's
-    # log); the first attempt ended by its time limit, as SLURM records it
+    # What SLURM ran (not Snakemake's log): 2 nodes, 2 GPUs on each, partition gpu, the limit as
+    # submitted; the first attempt ended by its time limit, as SLURM records it
     assert len(records) == 2, records  # the first attempt and its resubmission
     for info in records.values():
         assert "NumNodes=2" in info and "NodeList=n[1-2]" in info, info
-        assert "TresPerJob=gres:gpu:4" in info and "Partition=gpu" in info, info
+        # GPUs per node (--gres=gpu:2), as torchrun starts 2 ranks on each node
+        assert "TresPerNode=gres:gpu:2" in info and "Partition=gpu" in info, info
+        assert "TresPerJob=" not in info, info
         assert "TimeLimit=00:10:00" in info, info  # as submitted (runtime: 10)
     assert driven["frozen"] == 4, driven  # the 4 ranks
     ended = _show_job(driven["job"])
