@@ -11,6 +11,10 @@
 #   partitions `cpu` (default) and `gpu` over both; no accounting (use
 #   `slurm-status-command: squeue`); KillWait=10 (seconds between SIGTERM and SIGKILL at a
 #   time limit).
+# - FDIFF_SLURM_PREEMPT=REQUEUE|CANCEL, read when `start` starts the cluster (not when it
+#   reuses a running one): preemption as clusters do it, PreemptType=preempt/partition_prio
+#   with that PreemptMode, `gpu` at PriorityTier 1 and a partition `high` (PriorityTier 10,
+#   not preemptible) whose jobs preempt those of `gpu`.
 # - `start` is idempotent (an already running cluster is reused); `stop` cancels the jobs and
 #   kills each daemon that `start` launched, by the PID in its pid file.
 # Needs root and the packages of tests/slurm/install.sh.
@@ -79,8 +83,25 @@ start_munge() {
   cp /run/munge/munged.pid "$DIR/munged.pid" # ours: stop kills it
 }
 
+preempt_conf() { # the slurm.conf lines of FDIFF_SLURM_PREEMPT
+  case "${FDIFF_SLURM_PREEMPT:-}" in
+    "") ;;
+    REQUEUE | CANCEL)
+      echo "PreemptType=preempt/partition_prio"
+      echo "PreemptMode=$FDIFF_SLURM_PREEMPT"
+      echo "PartitionName=high Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF"
+      ;;
+    *)
+      log "FDIFF_SLURM_PREEMPT=$FDIFF_SLURM_PREEMPT: expected REQUEUE or CANCEL"
+      exit 2
+      ;;
+  esac
+}
+
 write_conf() {
-  local total mem node
+  local total mem node tier=""
+  preempt_conf >/dev/null # an unknown mode stops here
+  [ -n "${FDIFF_SLURM_PREEMPT:-}" ] && tier=" PriorityTier=1"
   total=$(free -m | awk '/^Mem:/ {print $2}')
   mem=$((total * 85 / 100))
   # this machine's CPU layout, without its NodeName (each slurmd gets its own)
@@ -113,7 +134,8 @@ SlurmdLogFile=$DIR/log/slurmd-%n.log
 NodeName=n1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17001 $node Gres=gpu:2 State=UNKNOWN
 NodeName=n2 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17002 $node Gres=gpu:2 State=UNKNOWN
 PartitionName=cpu Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
-PartitionName=gpu Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP$tier
+$(preempt_conf)
 EOF
   cat >"$CONF/gres.conf" <<EOF
 # Written by tests/slurm/cluster.sh: two fake GPUs per node (no device behind them; one File=
