@@ -20,11 +20,13 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fdiff.errors import FdiffError
 from fdiff.metrics.protocol import SegProtocol
+
+if TYPE_CHECKING:  # imported by the readers: the metric names are read without pandas
+    import pandas as pd
 
 SEG_METRICS = ("acc", "iou", "dice", "miou")
 # Direction of every metric a table can show: True when higher is better.
@@ -95,6 +97,8 @@ def _seg_metrics(row: pd.Series, path: Path) -> dict[str, float]:
 
 def read_seg_csv(path: str | Path) -> Result:
     """An eval-seg CSV (one row), or a per-class CSV (a ``class`` column, one row per class)."""
+    import pandas as pd
+
     path = Path(path)
     try:
         df = pd.read_csv(path, keep_default_na=True)
@@ -194,6 +198,8 @@ def read_literature(path: str | Path, table: int) -> list[QuotedRow]:
     The file is long-form, one number per line (``fdiff.baselines.literature``): ``table,
     dataset, resolution, method, metric, value, unit, cited, quoted_from, quoted``.
     """
+    import pandas as pd
+
     from fdiff.baselines.literature import COLUMNS
 
     path = Path(path)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from fdiff.data.sources.voc import CLASSES as VOC_LABELS
+from fdiff.data.voc_classes import CLASSES as VOC_LABELS
 from fdiff.report.results import HIGHER_IS_BETTER, SEG_METRICS
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: the layout is read without it
+    import pandas as pd
 
 QUOTED = "__quoted__"  # where a table's quoted rows go
 ALIASES = {"ours": "factorized", "all-foreground": "all_foreground", "kmeans-rgb": "kmeans_rgb"}
@@ -136,6 +138,8 @@ class Table:
         Compared at display precision, so ties are all bold; a column (group) with fewer than
         two values has no best.
         """
+        import pandas as pd
+
         out = pd.DataFrame(False, index=self.values.index, columns=self.values.columns)
         for _, idx in self.rows.groupby("group", sort=False).groups.items():
             for col in self.values.columns:

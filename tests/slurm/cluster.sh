@@ -11,6 +11,10 @@
 #   partitions `cpu` (default) and `gpu` over both; no accounting (use
 #   `slurm-status-command: squeue`); KillWait=10 (seconds between SIGTERM and SIGKILL at a
 #   time limit).
+# - FDIFF_SLURM_PREEMPT=REQUEUE|CANCEL, read when `start` starts the cluster (not when it
+#   reuses a running one): preemption as clusters do it, PreemptType=preempt/partition_prio
+#   with that PreemptMode, `gpu` at PriorityTier 1 and a partition `high` (PriorityTier 10,
+#   not preemptible) whose jobs preempt those of `gpu`.
 # - `start` is idempotent (an already running cluster is reused); `stop` cancels the jobs and
 #   kills each daemon that `start` launched, by the PID in its pid file.
 # Needs root and the packages of tests/slurm/install.sh.
@@ -33,6 +37,16 @@ wait_for() { # wait_for SECONDS CMD...: run CMD until it succeeds or SECONDS pas
     sleep 0.5
   done
 }
+
+# The daemons must not inherit the caller's open files: started under `flock LOCK cluster.sh
+# start`, munged would otherwise hold the lock for as long as it runs.
+daemon() { (
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  exec "$@"
+); }
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -61,7 +75,7 @@ start_munge() {
   mkdir -p /run/munge /var/lib/munge /var/log/munge
   chown munge:munge /run/munge /var/lib/munge /var/log/munge
   chmod 755 /run/munge
-  runuser -u munge -- munged --pid-file=/run/munge/munged.pid --force
+  daemon runuser -u munge -- munged --pid-file=/run/munge/munged.pid --force
   wait_for 10 sh -c 'munge -n | unmunge' || {
     log "munged did not start"
     exit 1
@@ -69,8 +83,25 @@ start_munge() {
   cp /run/munge/munged.pid "$DIR/munged.pid" # ours: stop kills it
 }
 
+preempt_conf() { # the slurm.conf lines of FDIFF_SLURM_PREEMPT
+  case "${FDIFF_SLURM_PREEMPT:-}" in
+    "") ;;
+    REQUEUE | CANCEL)
+      echo "PreemptType=preempt/partition_prio"
+      echo "PreemptMode=$FDIFF_SLURM_PREEMPT"
+      echo "PartitionName=high Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF"
+      ;;
+    *)
+      log "FDIFF_SLURM_PREEMPT=$FDIFF_SLURM_PREEMPT: expected REQUEUE or CANCEL"
+      exit 2
+      ;;
+  esac
+}
+
 write_conf() {
-  local total mem node
+  local total mem node tier=""
+  preempt_conf >/dev/null # an unknown mode stops here
+  [ -n "${FDIFF_SLURM_PREEMPT:-}" ] && tier=" PriorityTier=1"
   total=$(free -m | awk '/^Mem:/ {print $2}')
   mem=$((total * 85 / 100))
   # this machine's CPU layout, without its NodeName (each slurmd gets its own)
@@ -103,7 +134,8 @@ SlurmdLogFile=$DIR/log/slurmd-%n.log
 NodeName=n1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17001 $node Gres=gpu:2 State=UNKNOWN
 NodeName=n2 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=17002 $node Gres=gpu:2 State=UNKNOWN
 PartitionName=cpu Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
-PartitionName=gpu Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP$tier
+$(preempt_conf)
 EOF
   cat >"$CONF/gres.conf" <<EOF
 # Written by tests/slurm/cluster.sh: two fake GPUs per node (no device behind them; one File=
@@ -127,7 +159,7 @@ start() {
   start_munge
   write_conf
   if ! alive "$DIR/slurmctld.pid"; then
-    slurmctld -c
+    daemon slurmctld -c
   fi
   wait_for 30 scontrol ping || {
     log "slurmctld does not answer; see $DIR/log/slurmctld.log"
@@ -135,7 +167,7 @@ start() {
   }
   for n in $NODES; do
     if ! alive "$DIR/slurmd-$n.pid"; then
-      slurmd -N "$n"
+      daemon slurmd -N "$n"
     fi
   done
   for _ in $(seq 60); do

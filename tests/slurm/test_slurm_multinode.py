@@ -4,13 +4,14 @@ submitted by `snakemake --profile slurm` through snakemake-executor-plugin-slurm
 - a 2-node x 2-process torchrun job (world size 4, gloo on CPU, two fake GPUs per node):
   srun starts one torchrun per node, all 4 ranks train on a quarter of the global batch each,
   rank 0 alone writes the run directory;
-- the job hits its SLURM time limit (runtime: 1 minute) mid-run: every process of the step
-  gets SIGTERM, the ranks stop at one step, rank 0 writes the checkpoint and RUN_DIR/.preempted;
-  Snakemake's retries resubmit the job, which resumes at that step and finishes.
+- the job hits its SLURM time limit mid-run: every process of the step gets SIGTERM, the ranks
+  stop at one step, rank 0 writes the checkpoint and RUN_DIR/.preempted; Snakemake's retries
+  resubmit the job, which resumes at that step and finishes.
 
-To keep the test to two attempts whatever the machine's speed, the resubmitted job's limit is
-raised to 10 minutes once it runs (`scontrol update`); the first attempt keeps its 1 minute,
-and STEPS is more than one attempt can do (training starts some 30-60 s into the job here).
+The time limit comes at a step the test chooses, whatever the machine's speed (tests/slurm/
+freeze.py): once the run has logged step FREEZE_STEP the test freezes the ranks and lowers the
+job's limit to the time it has run; SLURM ends the job at its next check. Every attempt is
+submitted with a limit (launch.runtime) that neither a slow start nor the training reaches.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from freeze import freeze_at, thaw_when_signalled, time_limit_now
 from workflow_config import shapes16_config
 
 from fdiff import checkpoint as ckpt
@@ -32,11 +34,12 @@ HERE = Path(__file__).resolve().parent
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-STEPS = 500  # 4 steps/s measured with 4 ranks on a quiet 2-core machine: not done in 1 attempt
+STEPS = 200
+FREEZE_STEP = 30  # the first attempt is stopped at this step or a few later
 CHECKPOINT_EVERY = 100_000  # no periodic checkpoint: a resume can only start from the signal's
 TRAIN = dict(steps=STEPS, batch_size=8, checkpoint_every=CHECKPOINT_EVERY, log_every=10,
              device="auto")  # fmt: skip
-LAUNCH = dict(nodes=2, gpus_per_node=2, cpus_per_gpu=1, threads=1, mem_mb=1500, runtime=1,
+LAUNCH = dict(nodes=2, gpus_per_node=2, cpus_per_gpu=1, threads=1, mem_mb=1500, runtime=10,
               retries=4, master_port=29533)  # fmt: skip
 
 
@@ -45,18 +48,35 @@ def _train_jobs() -> list[str]:
     return [ln.split()[0] for ln in r.stdout.splitlines() if "rule_train" in ln and "RUNNING" in ln]
 
 
+def _show_job(job: str) -> str:
+    return subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True,
+                          text=True).stdout  # fmt: skip
+
+
 def _watch_jobs(records: dict, stop: threading.Event) -> None:
     """What SLURM itself says about each running training job (scontrol show job)."""
     while not stop.is_set():
         for job in _train_jobs():
-            if job not in records:
-                out = subprocess.run(["scontrol", "show", "job", "-o", job],
-                                     capture_output=True, text=True).stdout  # fmt: skip
-                if "NodeList=n" in out:
-                    records[job] = out
-                    if len(records) > 1:  # a resubmission: let it finish
-                        subprocess.run(["scontrol", "update", f"JobId={job}", "TimeLimit=10"])
-        stop.wait(1.0)
+            if job not in records and "NodeList=n" in (out := _show_job(job)):
+                records[job] = out
+        stop.wait(0.5)
+
+
+def _time_limit_at_step(run: Path, records: dict, driven: dict, stop: threading.Event) -> None:
+    """The first attempt: frozen at FREEZE_STEP, then ended by its (lowered) time limit."""
+    try:
+        while not records and not stop.is_set():
+            stop.wait(0.2)
+        if stop.is_set():
+            return
+        job = next(iter(records))
+        pids, step = freeze_at(run, FREEZE_STEP, ranks=4, timeout=600, stop=stop)
+        driven.update(job=job, frozen=len(pids), logged=step, limit=time_limit_now(job))
+        t = time.time()
+        driven["thawed"] = thaw_when_signalled(pids, timeout=180)
+        driven["signal_after_s"] = round(time.time() - t, 1)
+    except Exception as e:  # reported by the test
+        driven["error"] = repr(e)
 
 
 def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
@@ -70,23 +90,38 @@ def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
     cmd = ["timeout", "-s", "INT", "840", "snakemake", str(run / "model.pt"), "--profile",
            "slurm", "--profile", str(HERE / "profile"), "--configfile", str(cfg)]  # fmt: skip
     records: dict[str, str] = {}
+    driven: dict = {}
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch_jobs, args=(records, stop), daemon=True)
-    watcher.start()
+    threads = [
+        threading.Thread(target=_watch_jobs, args=(records, stop), daemon=True),
+        threading.Thread(
+            target=_time_limit_at_step, args=(run, records, driven, stop), daemon=True
+        ),
+    ]
+    for th in threads:
+        th.start()
     with open(tmp_path / "snakemake.log", "w") as log:
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     stop.set()
-    watcher.join()
+    for th in threads:
+        th.join()
     out = (tmp_path / "snakemake.log").read_text()
-    print(f"two-node SLURM test: {time.time() - t0:.0f} s wall")
+    print(f"two-node SLURM test: {time.time() - t0:.0f} s wall; time limit: {driven}")
+    assert "error" not in driven, driven
     assert proc.returncode == 0, out[-4000:]
 
-    # What SLURM ran: 2 nodes, 4 GPUs, partition gpu, the 1-minute limit (not Snakemake's log)
+    # What SLURM ran (not Snakemake's log): 2 nodes, 2 GPUs on each, partition gpu, the limit as
+    # submitted; the first attempt ended by its time limit, as SLURM records it
     assert len(records) == 2, records  # the first attempt and its resubmission
     for info in records.values():
         assert "NumNodes=2" in info and "NodeList=n[1-2]" in info, info
-        assert "TresPerJob=gres:gpu:4" in info and "Partition=gpu" in info, info
-        assert "TimeLimit=00:01:00" in info, info  # as submitted (runtime: 1)
+        # GPUs per node (--gres=gpu:2), as torchrun starts 2 ranks on each node
+        assert "TresPerNode=gres:gpu:2" in info and "Partition=gpu" in info, info
+        assert "TresPerJob=" not in info, info
+        assert "TimeLimit=00:10:00" in info, info  # as submitted (runtime: 10)
+    assert driven["frozen"] == 4, driven  # the 4 ranks
+    ended = _show_job(driven["job"])
+    assert "JobState=TIMEOUT" in ended and "Reason=TimeLimit" in ended, ended
 
     train_log = (results / "logs" / "train" / "shapes-16-factorized.log").read_text()
     attempts = (run / "attempts.log").read_text().splitlines()
@@ -95,7 +130,9 @@ def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
     first = re.search(r"attempt=1 .* preempted step=(\d+)", attempts[0])
     assert first, attempts
     step = int(first.group(1))
-    assert 0 < step < STEPS and step % CHECKPOINT_EVERY != 0  # the signal's checkpoint
+    # at the test's step (the ranks were frozen there), far from the end, the signal's checkpoint
+    assert FREEZE_STEP <= driven["logged"] <= step < STEPS // 2, (driven, step)
+    assert step % CHECKPOINT_EVERY != 0
     # ... every later attempt resumed where the previous one's signal checkpoint left it
     verdicts = [re.search(r"(preempted|complete|failed)", a).group(1) for a in attempts]
     assert verdicts[-1] == "complete" and "failed" not in verdicts, attempts

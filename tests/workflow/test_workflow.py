@@ -79,7 +79,9 @@ def test_paper_plan_gpu_resources_and_launch(paper_plan):
     assert re.search(r"\bnodes=1\b", small["resources"])
     assert "torchrun --standalone --nnodes 1 --nproc_per_node 8 -m fdiff train" in small["text"]
     big = by_out["results/cub-128/unshared/model.pt"]
-    assert re.search(r"\bgpu=32\b", big["resources"])
+    # several nodes: GPUs per node (gres, as many as torchrun starts ranks on each), not per job
+    assert re.search(r"\bgres=gpu:8\b", big["resources"])
+    assert not re.search(r"\bgpu=", big["resources"])
     assert re.search(r"\bnodes=4\b", big["resources"])
     assert "srun --nodes 4 --ntasks 4 --ntasks-per-node 1 torchrun" in big["text"]
     assert "--nnodes 4 --nproc_per_node 8" in big["text"]
@@ -90,7 +92,7 @@ def test_paper_plan_gpu_resources_and_launch(paper_plan):
     assert "--rdzv_backend c10d" in big["text"]
     assert re.search(r"\bruntime=\d+", big["resources"]) and "cpus_per_gpu=8" in big["resources"]
     imnet = by_out["results/imagenet-64/factorized/model.pt"]
-    assert re.search(r"\bgpu=32\b", imnet["resources"])
+    assert re.search(r"\bgres=gpu:8\b", imnet["resources"])
     for j in jobs(paper_plan):
         if j["rule"] in ("sample_shard", "segment", "fid", "consistency"):
             assert re.search(r"\bgpu=1\b", j["resources"]), j["text"][:500]

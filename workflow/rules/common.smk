@@ -20,11 +20,13 @@ def _conda_in_use():
 
 
 # Inside the conda environments of envs/ (`--sdm conda`), which do not install the package,
-# `fdiff` and `torchrun -m fdiff` run the module from this checkout.
+# `fdiff` and `torchrun -m fdiff` run the module from this checkout. Snakemake formats the
+# prefix with each job's names, as a rule's shell: its braces are doubled.
 if _conda_in_use():
+    _checkout = shlex.quote(workflow.basedir).replace("{", "{{").replace("}", "}}")
     shell.prefix(
         "set -euo pipefail; "
-        f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}; "
+        f"export PYTHONPATH={_checkout}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
         'fdiff() {{ python -m fdiff "$@"; }}; '
     )
 EXPERIMENTS = config["experiments"]
@@ -218,10 +220,34 @@ def train_threads(wildcards):
     return launch(wildcards)["threads"]
 
 
-def train_gpus(wildcards):
-    """GPUs of the whole allocation (nodes x GPUs per node): the `gpu` resource."""
-    lc = launch(wildcards)
-    return lc["nodes"] * lc["gpus_per_node"]
+# The GPU type of every GPU job (config `gpu_model`, set by the SLURM profile), or None.
+GPU_MODEL = config.get("gpu_model")
+
+
+def gpu_request(per_node, nodes=1):
+    """The SLURM executor's GPU resources of a job with `per_node` GPUs on each of `nodes`.
+
+    One node: `gpu` (+ `gpu_model`), which the plugin submits as `--gpus=[TYPE:]N`. Several
+    nodes: `gres`, submitted as `--gres=gpu:[TYPE:]N`, which SLURM counts per node, so every
+    node gets the same number of GPUs as torchrun starts ranks on it (`--gpus` counts per job:
+    SLURM may spread 32 GPUs over 4 nodes as 8+12+6+6)."""
+    if per_node == 0:
+        return {}
+    if nodes == 1:
+        return {"gpu": per_node, **({"gpu_model": GPU_MODEL} if GPU_MODEL else {})}
+    return {
+        "gres": ":".join(["gpu", *([GPU_MODEL] if GPU_MODEL else []), str(per_node)])
+    }
+
+
+def train_gpu_resource(key):
+    """Input function of one key of the train rule's gpu_request (None: left out)."""
+
+    def f(wildcards):
+        lc = launch(wildcards)
+        return gpu_request(lc["gpus_per_node"], lc["nodes"]).get(key)
+
+    return f
 
 
 def train_cpus_per_gpu(wildcards):
@@ -399,7 +425,7 @@ def test_input(pattern):
 
 
 GPU_RESOURCES = dict(
-    gpu=GPU_RES["gpu"],
+    **gpu_request(GPU_RES["gpu"]),
     cpus_per_gpu=GPU_RES["cpus_per_gpu"],
     mem_mb=GPU_RES["mem_mb"],
     runtime=GPU_RES["runtime"],

@@ -209,7 +209,7 @@ rule interpolate:
     benchmark:
         f"{R}/benchmarks/interpolate/{{dataset}}-{{res}}.tsv"
     conda:
-        "../../envs/plot.yaml"
+        "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
         **GPU_RESOURCES,

@@ -31,10 +31,7 @@ rule sample_shard:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        gpu=GPU_RES["gpu"],
-        cpus_per_gpu=GPU_RES["cpus_per_gpu"],
-        mem_mb=GPU_RES["mem_mb"],
-        runtime=GPU_RES["runtime"],
+        **GPU_RESOURCES,
     params:
         s=lambda w: experiment(w)["sample"],
         start=lambda w: shard_range(w)[0],
@@ -80,10 +77,7 @@ rule sample_figure:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        gpu=GPU_RES["gpu"],
-        cpus_per_gpu=GPU_RES["cpus_per_gpu"],
-        mem_mb=GPU_RES["mem_mb"],
-        runtime=GPU_RES["runtime"],
+        **GPU_RESOURCES,
     params:
         s=lambda w: experiment(w)["figure_samples"],
         traj=lambda w: " ".join(map(str, experiment(w)["figure_samples"]["trajectory"])),

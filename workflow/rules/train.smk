@@ -62,7 +62,9 @@ rule train:
         "../../envs/torch.yaml"
     threads: train_threads
     resources:
-        gpu=train_gpus,
+        gpu=train_gpu_resource("gpu"),
+        gpu_model=train_gpu_resource("gpu_model"),
+        gres=train_gpu_resource("gres"),
         nodes=lambda w: launch(w)["nodes"],
         cpus_per_gpu=train_cpus_per_gpu,
         mem_mb=lambda w: launch(w)["mem_mb"],

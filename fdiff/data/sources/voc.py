@@ -16,31 +16,9 @@ import numpy as np
 from fdiff.data.download import read_sources
 from fdiff.data.preprocess import open_image
 from fdiff.data.sources.common import Item, Plan, require
+from fdiff.data.voc_classes import CLASSES
 from fdiff.errors import FdiffError
 
-CLASSES = (
-    "background",
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
 IGNORE = 255
 
 

@@ -1,0 +1,76 @@
+"""The paper plan as the SLURM profile submits it (a dry run with workflow/profiles/slurm and a
+GPU type set in the profile's way, `--config gpu_model=...`): what each SLURM job asks for.
+
+- every GPU job carries the one GPU type: one node `gpu` + `gpu_model` (`--gpus=TYPE:N`),
+  several nodes `gres=gpu:TYPE:N` (per node, as torchrun starts N ranks on each);
+- no job group: each small CPU job is its own submission, so no request adds up its members'
+  and no job waits for inputs of another;
+- no CPU job asks for more than 8 CPUs or 32 GB.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from snakerun import REPO, snakemake
+
+pytestmark = pytest.mark.workflow
+
+MAX_CPUS, MAX_MEM_MB = 8, 32000
+
+
+def _jobs(out: str) -> list[dict]:
+    found = []
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", out):
+        m = re.search(r"^(local)?rule (\w+):", block, re.M)
+        if not m:
+            continue
+        res = re.search(r"^\s+resources: (.*)$", block, re.M)
+        threads = re.search(r"^\s+threads: (\d+)$", block, re.M)
+        found.append({
+            "rule": m.group(2),
+            "local": bool(m.group(1)),
+            "resources": dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {},
+            "threads": int(threads.group(1)) if threads else 1,
+        })  # fmt: skip
+    return found
+
+
+@pytest.fixture(scope="module")
+def slurm_plan() -> str:
+    r = snakemake("-n", "all", "--profile", str(REPO / "workflow/profiles/slurm"),
+                  "--config", "gpu_model=a100", timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
+    return r.stdout + r.stderr
+
+
+def test_every_gpu_job_has_the_gpu_type(slurm_plan):
+    gpu_jobs = [j for j in _jobs(slurm_plan)
+                if "gpu" in j["resources"] or "gres" in j["resources"]]  # fmt: skip
+    assert {j["rule"] for j in gpu_jobs} >= {"train", "sample_shard", "segment", "interpolate"}
+    for j in gpu_jobs:
+        res = j["resources"]
+        if int(res.get("nodes", 1)) > 1:
+            assert re.fullmatch(r"gpu:a100:\d+", res["gres"]) and "gpu" not in res, j
+        else:
+            assert res["gpu_model"] == "a100" and "gres" not in res, j
+
+
+def _cpu_jobs(plan: str) -> list[dict]:
+    return [j for j in _jobs(plan) if "gpu" not in j["resources"] and "gres" not in j["resources"]]
+
+
+def test_small_jobs_are_small_submissions(slurm_plan):
+    assert "Group job" not in slurm_plan
+    cpu_jobs = _cpu_jobs(slurm_plan)
+    assert len(cpu_jobs) > 100
+    for j in cpu_jobs:
+        assert int(j["resources"]["mem_mb"]) <= MAX_MEM_MB, j
+    # threads (--cpus-per-task): a dry run under the executor prints none, and a local one caps
+    # them at --cores: read them from a local dry run with more cores than any job asks
+    r = snakemake("-n", "all", "--workflow-profile", "none", "--cores", "1000", timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    threads = {j["rule"]: j["threads"] for j in _cpu_jobs(r.stdout + r.stderr)}
+    assert max(threads.values()) > 1, threads  # the threads are read (prepare asks for 8)
+    assert all(t <= MAX_CPUS for t in threads.values()), threads
