@@ -162,7 +162,10 @@ def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
     assert written and set(written) == {"0"}
     assert sorted(p.name for p in run.iterdir() if not p.name.startswith(".")) == [
         "attempts.log", "checkpoints", "config.yaml", "metrics.csv", "model.pt", "run.yaml",
+        "tensorboard",
     ]  # fmt: skip
+    # one TensorBoard event file per attempt: rank 0's
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == len(attempts)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt"]
     model = ckpt.load(run / "model.pt", ckpt.MODEL_FORMAT)
     assert model["step"] == STEPS
