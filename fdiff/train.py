@@ -59,6 +59,7 @@ from fdiff.nn import set_activation_checkpointing
 log = logging.getLogger(__name__)
 
 PREEMPTED_MARKER = rundir.PREEMPTED  # kept for importers: fdiff.rundir names the files
+EXIT_PREEMPTED = rundir.EXIT_PREEMPTED
 METRICS_FIELDS = ["step", "loss", "lr", "images_per_s", "elapsed_s"]
 
 
