@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 from snakerun import snakemake
+from upgrade import planned_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
 R = CONFIG["results"]
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
 if shutil.which("snakemake") is None:  # pragma: no cover
     pytest.skip("snakemake is not installed (pip install -e '.[test]')", allow_module_level=True)
@@ -43,15 +44,10 @@ def plan(target: str) -> tuple[set[tuple[str, str]], list[str]]:
     """The dry run of `target`: its jobs as (rule, wildcards), and the files the target names."""
     r = snakemake("-n", "--workflow-profile", "none", "--cores", "1", target, timeout=300)
     assert r.returncode == 0, (target, r.stderr[-2000:])
-    jobs, named = set(), []
-    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule )", r.stdout + r.stderr):
-        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
-        if not m:
-            continue
-        wc = re.search(r"^\s+wildcards: (.*)$", block, re.M)
-        jobs.add((m.group(1), wc.group(1) if wc else ""))
-        if m.group(1) == target:
-            named = re.search(r"^\s+input: (.*)$", block, re.M).group(1).split(", ")
+    out = r.stdout + r.stderr
+    jobs = set(planned_jobs(out))
+    m = re.search(rf"^(?:local)?rule {target}:\n\s+input: (.*)$", out, re.M)
+    named = m.group(1).split(", ") if m else []
     assert named, f"{target}: no job of the target rule in the plan"
     return jobs, named
 
