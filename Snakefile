@@ -45,6 +45,7 @@ rule all:
         TABLES,
         figure_files(),
         [f for name in EXPERIMENTS for f in model_files([name]) + eval_files(name)],
+        [f"{R}/status.txt"] if EXPERIMENTS else [],
 
 
 rule ablations:

@@ -49,7 +49,6 @@ from fdiff.bench_timing import (
     load1,
     measure_peak_mib,
     peak_tflops,
-    resolve_device,
     rss_bytes,
     time_calls,
 )
@@ -61,6 +60,7 @@ from fdiff.config import (
     TrainConfig,
     model_config_from_dict,
 )
+from fdiff.device import resolve_device
 from fdiff.diffusion import GaussianDiffusion
 from fdiff.errors import FdiffError
 from fdiff.models import build_model
@@ -92,7 +92,7 @@ class BenchOptions:
     def resolved(self) -> BenchOptions:
         """Fill the device-dependent defaults; quick mode is the tiny preset and few steps."""
         o = BenchOptions(**asdict(self))
-        o.device = resolve_device(o.device)
+        o.device = str(resolve_device(o.device))
         cuda = o.device.startswith("cuda")
         o.preset = o.preset or ("tiny" if o.quick else "paper64")
         if o.quick:
@@ -180,7 +180,7 @@ def training_step(
     compile: bool = False,
     checkpoint: bool = False,
     seed: int = 0,
-) -> Callable[[], float]:
+) -> Callable[[], torch.Tensor]:
     """The real training step at a fixed batch: :meth:`fdiff.train.Trainer.train_step` of a
     Trainer built as ``fdiff train`` builds it (EMA copy, fused Adam on CUDA, bf16 and
     channels_last on CUDA, compiled or checkpointed on request); ``looped`` makes it call the

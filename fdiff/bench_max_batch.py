@@ -10,8 +10,9 @@ import torch
 
 from fdiff.bench import model_config, training_step
 from fdiff.bench_report import BenchResult, Row
-from fdiff.bench_timing import device_name, free_memory, git_commit, load1, resolve_device, sync
+from fdiff.bench_timing import device_name, free_memory, git_commit, load1, sync
 from fdiff.config import ModelConfig
+from fdiff.device import resolve_device
 from fdiff.errors import FdiffError
 
 log = logging.getLogger(__name__)
@@ -65,17 +66,18 @@ def bench_max_batch(
     variants: tuple[str, ...] = ("ddpm", "factorized"),
     device: str = "cuda",
     limit: int = 4096,
+    checkpointing: tuple[bool, ...] = (False, True),
 ) -> BenchResult:
     """Largest per-GPU training batch of each preset and variant, without and with checkpointing."""
-    dev = torch.device(resolve_device(device))
+    dev = resolve_device(device)
     if dev.type != "cuda":
-        raise FdiffError("--max-batch searches for CUDA out-of-memory errors: it needs a GPU")
+        raise FdiffError("searches for CUDA out-of-memory errors: it needs a GPU", arg="max_batch")
     rows = []
     total = torch.cuda.get_device_properties(dev).total_memory / 2**20
     for preset in presets:
         for variant in variants:
             cfg = model_config(preset, variant)
-            for ckpt in (False, True):
+            for ckpt in checkpointing:
                 b = find_max_batch(lambda n, c=cfg, k=ckpt: cuda_step_fits(c, dev, k, n), 16, limit)
                 rows.append(
                     Row(

@@ -21,8 +21,6 @@ from pathlib import Path
 
 import torch
 
-from fdiff.errors import FdiffError
-
 # bf16 dense tensor-core peak (TFLOP/s, no sparsity) by device name; first match wins.
 PEAK_BF16_TFLOPS: list[tuple[str, float]] = [
     ("H200", 989.0),
@@ -31,16 +29,6 @@ PEAK_BF16_TFLOPS: list[tuple[str, float]] = [
     ("H100", 989.0),  # SXM / HBM3
     ("A100", 312.0),
 ]
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FdiffError("--device cuda but CUDA is not available")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise FdiffError(f"--device {name!r}: expected cpu, cuda or auto")
-    return name
 
 
 def device_name(device: torch.device) -> str:

@@ -166,8 +166,11 @@ def install_model(
             "sha256): another or a damaged file"
         )
     obj = load(src, MODEL_FORMAT)
-    _model_of(obj, src)  # builds the network and loads its weights: a one-line error otherwise
-    meta = {"arch": obj["arch"], "step": obj["step"], "resolution": obj["model"]["resolution"]}
+    # builds the network and loads its weights: a one-line error otherwise. The label comes
+    # from the config, so that files written before the hierarchical model had its own label
+    # ("factorized") read as what they hold.
+    model, _ = _model_of(obj, src)
+    meta = {"arch": model.cfg.method, "step": obj["step"], "resolution": model.cfg.resolution}
     if arch is not None and meta["arch"] != arch:
         raise FdiffError(f"{src}: a {meta['arch']!r} model, expected {arch!r}")
     if resolution is not None and int(meta["resolution"]) != int(resolution):

@@ -89,8 +89,11 @@ class ModelConfig:
     @property
     def method(self) -> str:
         """The model's method label: its key in :data:`ARCH_VARIANTS` (``ddpm``, ``factorized``,
-        ``concat``, ``mask_hmid``, ``unshared``), the one name that model files, sample and
-        segmentation files, summaries, metric rows and tables use."""
+        ``concat``, ``mask_hmid``, ``unshared``), or ``hierarchical`` for the appendix's
+        two-level model (``sub_regions`` >= 2, the workflow's arch of that name): the one name
+        that model files, sample and segmentation files, summaries, metric rows and tables use."""
+        if self.sub_regions:
+            return "hierarchical"
         arch = "ddpm" if self.arch == "ddpm" else self.decoding
         return "factorized" if arch == "shared" else arch
 
@@ -137,6 +140,7 @@ class TrainConfig:
     channels_last: bool = True  # on CUDA only
     compile: bool = False  # torch.compile the model
     checkpoint_activations: bool = False
+    tensorboard: bool = True  # event files in RUN_DIR/tensorboard when tensorboard is installed
 
     def __post_init__(self) -> None:
         _check(self.steps >= 0, "train.steps", self.steps, "an integer >= 0")
@@ -176,8 +180,10 @@ class RunConfig:
             d = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
             raise FdiffError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
-        if d is not None and not isinstance(d, dict):
-            raise FdiffError(f"{path}: expected a mapping with model/diffusion/train sections")
+        # an empty file is more likely a truncated write than a wish for every default
+        if not isinstance(d, dict):
+            what = "empty" if d is None else f"a {type(d).__name__}"
+            raise FdiffError(f"{path}: {what}; expected a mapping with model/diffusion/train")
         return cls.from_dict(d, str(path))
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,9 +2,14 @@
 
 - One process (no WORLD_SIZE, or WORLD_SIZE = 1): every function here is a local no-op.
 - torchrun (WORLD_SIZE > 1): gloo on CPU, NCCL on CUDA; rank 0 alone writes files.
-- A signal (SIGTERM/SIGUSR1) may reach the ranks at different steps. :func:`agree` is an
-  all-reduce (MAX) of each rank's stop flag after every step, so every rank sees the same answer
+- A signal (SIGTERM/SIGUSR1) may reach the ranks at different steps. :class:`StopVote` is an
+  all-reduce (MAX) of each rank's stop flag at agreed steps, so every rank sees the same answer
   at the same step and all of them stop after that step: none is left waiting in a collective.
+  A vote reads its result on the host (a device sync), so the ranks do not vote after every
+  step: at the trainer's sync points (logging, checkpoints, the last step) and, between them,
+  at a step agreed at the previous vote, about :data:`VOTE_EVERY_S` seconds later, so that a
+  signal is acted on within seconds (SLURM sends SIGKILL KillWait, 30 s by default, after
+  SIGTERM) however long the logging interval.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 import torch
@@ -54,13 +60,41 @@ def init_distributed(device: torch.device) -> DistInfo:
     )  # fmt: skip
 
 
-def agree(flag: bool, device: torch.device) -> bool:
-    """True on every rank when ``flag`` is true on any rank (a collective: all ranks call it)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
+# Seconds of training between two stop votes under torchrun (a signal's worst-case latency,
+# plus one step); far below SLURM's default KillWait of 30 s, far above a step's host sync.
+VOTE_EVERY_S = 5.0
+
+
+class StopVote:
+    """When and how the ranks agree to stop after a signal.
+
+    One process: the flag itself, at every step (no collective, nothing to wait for). Under
+    torchrun: a vote at every sync point the caller names and at the step agreed at the
+    previous vote; each rank proposes the step about ``every_s`` seconds ahead at its own pace,
+    and the earliest proposal wins (one all-reduce carries the flags and the proposals)."""
+
+    def __init__(self, device: torch.device, step: int, every_s: float = VOTE_EVERY_S):
+        self.device, self.every_s = device, every_s
+        self.collective = dist.is_available() and dist.is_initialized()
+        self.next_step = step + 1  # the first vote measures the pace
+        self.last_step, self.last_time = step, time.monotonic()
+
+    def due(self, step: int, sync_point: bool) -> bool:
+        return not self.collective or sync_point or step >= self.next_step
+
+    def __call__(self, flag: bool, step: int) -> bool:
+        """True on every rank when ``flag`` is true on any rank (a collective under torchrun:
+        every rank calls it at the same steps, those where :meth:`due` is true)."""
+        if not self.collective:
+            return flag
+        now = time.monotonic()
+        per_step = (now - self.last_time) / max(step - self.last_step, 1)
+        ahead = max(1, int(self.every_s / max(per_step, 1e-6)))
+        t = torch.tensor([1.0 if flag else 0.0, -float(step + ahead)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)  # max of -proposal: the earliest proposal
+        stop, neg_next = t.tolist()
+        self.next_step, self.last_step, self.last_time = int(-neg_next), step, now
+        return stop > 0
 
 
 def gather_objects(obj) -> list:

@@ -86,11 +86,11 @@ def interpolate(
 ) -> Interpolation:
     """Interpolate x0_a, x0_b [1 x 3 x H x W] in [-1, 1] at paper step ``t`` (1..T)."""
     if not 1 <= t <= diffusion.num_timesteps:
-        raise FdiffError(f"interpolation t = {t}: expected 1..{diffusion.num_timesteps}")
+        raise FdiffError(f"{t}: expected 1..{diffusion.num_timesteps} (the model's T)", arg="t")
     if steps_between < 0:
-        raise FdiffError(f"--steps-between {steps_between}: expected >= 0")
+        raise FdiffError(f"{steps_between}: expected >= 0", arg="steps_between")
     if mode not in ("linear", "slerp"):
-        raise FdiffError(f"--mode {mode!r}: expected linear or slerp")
+        raise FdiffError(f"{mode!r}: expected linear or slerp", arg="mode")
     device = x0_a.device
     s = steps_between + 2
     lambdas = torch.linspace(0, 1, s, device=device)

@@ -15,12 +15,17 @@ these; nothing else spells their names or formats.
                           N counts the attempts of the current run (1: a new run, a new
                           Snakemake invocation, or new inputs), so that retries are counted
                           across SLURM requeues, which Snakemake's attempt number does not see
-  ``superseded/WHEN-FP/`` the checkpoints, metrics, config and attempts of a run whose inputs
-                          then changed (FP: the first 12 characters of its ``.inputs``)
+  ``tensorboard/``        TensorBoard event files of every attempt (fdiff.tblog)
+  ``samples/``            training's periodic sample grids (``step_NNNNNNN.png``); the sample
+                          shards' parts while they are drawn
+  ``superseded/WHEN-FP/`` the checkpoints, metrics, config, event files and attempts of a run
+                          whose inputs then changed (FP: the first 12 characters of its
+                          ``.inputs``)
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +39,15 @@ ATTEMPTS = "attempts.log"
 MODEL = "model.pt"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"
 LAST_CHECKPOINT = "checkpoints/last.pt"
 TRAINED_CONFIG = "config.yaml"  # the config fdiff train ran with (written by training)
 SUPERSEDED = "superseded"
 # what belongs to one run of one set of inputs: moved aside together when the inputs change
-RUN_STATE = (CHECKPOINTS, METRICS, TRAINED_CONFIG, ATTEMPTS, COMPLETE, FAILED, PREEMPTED, INPUTS)
+RUN_STATE = (
+    CHECKPOINTS, METRICS, TRAINED_CONFIG, TENSORBOARD, ATTEMPTS, COMPLETE, FAILED, PREEMPTED,
+    INPUTS,
+)  # fmt: skip
 
 VERDICTS = ("complete", "preempted", "failed")
 _LINE = re.compile(
@@ -72,13 +81,29 @@ def parse_attempt(line: str) -> Attempt | None:
     return Attempt(int(m["number"]), m["host"], m["job"], m["verdict"], m["step"])
 
 
-def read_attempts(run_dir: str | Path) -> list[Attempt]:
-    """Every well-formed line of RUN_DIR/attempts.log (none if the file is missing)."""
-    path = Path(run_dir) / ATTEMPTS
-    if not path.exists():
+def complete_lines(path: str | Path) -> list[str]:
+    """The lines of a file that another process may be appending to: a last line without its
+    newline (being written) is left out; a missing file has none."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except FileNotFoundError:
         return []
-    lines = path.read_text(errors="replace").splitlines()
+    lines = text.split("\n")
+    return lines[:-1]  # the text after the last newline: empty, or a line not yet finished
+
+
+def read_attempts(run_dir: str | Path) -> list[Attempt]:
+    """Every well-formed, finished line of RUN_DIR/attempts.log (none if the file is missing)."""
+    lines = complete_lines(Path(run_dir) / ATTEMPTS)
     return [a for a in map(parse_attempt, lines) if a is not None]
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, str]]:
+    """The finished rows of RUN_DIR/metrics.csv as {column: text} (training may be writing)."""
+    lines = complete_lines(Path(run_dir) / METRICS)
+    if not lines:
+        return []
+    return list(csv.DictReader(lines))
 
 
 def append_attempt(run_dir: str | Path, attempt: Attempt) -> None:

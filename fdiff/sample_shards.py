@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path
@@ -40,6 +39,7 @@ from fdiff.predictions import (
     soft_masks,
     write_arrays,
 )
+from fdiff.progress import progress as pbar
 
 if TYPE_CHECKING:  # torch tensors are typed, not needed, by the readers
     pass
@@ -153,15 +153,16 @@ def sample_range(
     b = spec.batch_size
     if start % b:
         raise FdiffError(
-            f"--start {start}: expected a multiple of the batch size {b} (the batches of a "
-            "shard must be those of the whole set)"
+            f"{start}: expected a multiple of the batch size {b} (the batches of a "
+            "shard must be those of the whole set)",
+            arg="start",
         )
     if parts is not None:
         _open_parts(parts, _fingerprint(checkpoint, spec))
     chunks = []
     reused = 0
     t0 = time.time()
-    for s in tqdm(range(start, stop, b), desc="sample batches"):
+    for s in pbar(range(start, stop, b), desc="sample batches"):
         n = min(b, stop - s)
         path = parts / f"batch-{s:09d}-{n}.npz" if parts is not None else None
         if path is not None and path.exists():

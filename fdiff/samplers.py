@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from fdiff.diffusion import GaussianDiffusion
+from fdiff.errors import FdiffError
+from fdiff.progress import progress as pbar
 
 
 class Step(NamedTuple):
@@ -70,7 +71,7 @@ def ddpm_steps(
     """Algorithm 2, step by step. :param shape: (N, 3, H, W)."""
     device = device or next(model.parameters()).device
     x = _randn(shape, device, generator)  # x_T ~ N(0, I)
-    for i in tqdm(range(diffusion.num_timesteps - 1, -1, -1), desc="ddpm", disable=not progress,
+    for i in pbar(range(diffusion.num_timesteps - 1, -1, -1), desc="ddpm", disable=not progress,
                   leave=False):  # fmt: skip
         # for t = T, ..., 1 (index i = t - 1)
         t = torch.full((shape[0],), i, device=device, dtype=torch.long)
@@ -84,7 +85,7 @@ def ddpm_steps(
 def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
     """``steps`` indices evenly spaced over [0, T-1], descending, always ending at 0."""
     if not 1 <= steps <= num_timesteps:
-        raise ValueError(f"ddim steps {steps}: expected 1..{num_timesteps}")
+        raise FdiffError(f"{steps} DDIM steps: expected 1..{num_timesteps}", arg="steps")
     seq = torch.linspace(0, num_timesteps - 1, steps).round().long().unique().tolist()
     return sorted(seq, reverse=True)
 
@@ -106,7 +107,7 @@ def ddim_steps(
     device = device or next(model.parameters()).device
     x = _randn(shape, device, generator)  # x_T ~ N(0, I)
     seq = ddim_timesteps(diffusion.num_timesteps, steps)
-    for j, i in enumerate(tqdm(seq, desc=f"ddim{steps}", disable=not progress, leave=False)):
+    for j, i in enumerate(pbar(seq, desc=f"ddim{steps}", disable=not progress, leave=False)):
         t = torch.full((shape[0],), i, device=device, dtype=torch.long)
         out = model(x, t, y)  # eps_theta(x_t, t) and the masks
         last = j + 1 == len(seq)
@@ -158,7 +159,7 @@ def segment(
     Uses the masks-only path (no decoder). Returns [N x K x H x W].
     """
     if not 0 <= t <= diffusion.num_timesteps:
-        raise ValueError(f"segmentation t = {t}: expected 0..{diffusion.num_timesteps}")
+        raise FdiffError(f"{t}: expected 0..{diffusion.num_timesteps} (the model's T)", arg="t")
     idx = torch.full((x0.shape[0],), max(t - 1, 0), device=x0.device, dtype=torch.long)
     x_t = x0
     if t > 0:

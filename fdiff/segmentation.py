@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from fdiff import samplers
 from fdiff.data.hdf5 import inspect_split, open_dataset
 from fdiff.data.loader import H5ImageDataset
 from fdiff.errors import FdiffError
 from fdiff.predictions import region_map, soft_masks
+from fdiff.progress import progress as pbar
 
 
 @dataclass
@@ -44,7 +44,8 @@ def check_segmentable(
     if resolution != model.cfg.resolution and not resize:
         raise FdiffError(
             f"{model_path}: the model is trained at {model.cfg.resolution} px but {data} holds "
-            f"{resolution} px images (pass --resize to segment across resolutions)"
+            f"{resolution} px images (resize them to segment across resolutions)",
+            arg="resize",
         )
 
 
@@ -84,7 +85,7 @@ def segment_split(
     res = model.cfg.resolution
     g = torch.Generator(device).manual_seed(seed)
     masks, probs_out = [], []
-    for start in tqdm(range(0, n, batch_size), desc=f"segment {split} t={t}", leave=False,
+    for start in pbar(range(0, n, batch_size), desc=f"segment {split} t={t}", leave=False,
                       disable=not progress):  # fmt: skip
         idx = list(range(start, min(start + batch_size, n)))
         x0, y = ds.get_batch(idx)

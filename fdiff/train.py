@@ -5,7 +5,7 @@
   of an uninterrupted one (on the same device and world size).
 - Checkpoints are written atomically every ``checkpoint_every`` steps and on SIGTERM/SIGUSR1
   (what SLURM sends at the time limit or on preemption). After such a signal the ranks agree on
-  the step to stop at (fdiff.distributed.agree), rank 0 writes one checkpoint (none if that
+  the step to stop at (fdiff.distributed.StopVote), rank 0 writes one checkpoint (none if that
   step's periodic one was just written) and then the marker RUN_DIR/.preempted holding that
   checkpoint's step, and every process exits with :data:`EXIT_PREEMPTED`. The workflow tells a
   preemption from a failure by that marker, never by a launcher's exit code (torchrun exits 1
@@ -26,26 +26,24 @@ import contextlib
 import copy
 import csv
 import logging
-import math
 import os
 import signal
 import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm.auto import tqdm
 
 from fdiff import checkpoint as ckpt
 from fdiff import rundir
 from fdiff.config import RunConfig, to_plain
 from fdiff.data.loader import collate, uint8_to_float
+from fdiff.device import resolve_device
 from fdiff.diffusion import GaussianDiffusion
 from fdiff.distributed import (
     DistInfo,
-    agree,
+    StopVote,
     barrier,
     derived_seed,
     gather_objects,
@@ -55,27 +53,21 @@ from fdiff.errors import FdiffError
 from fdiff.io import atomic_path, write_text
 from fdiff.models import build_model
 from fdiff.nn import set_activation_checkpointing
+from fdiff.nonfinite import StepLedger
+from fdiff.progress import progress as pbar
+from fdiff.tblog import open_board
 
 log = logging.getLogger(__name__)
 
 PREEMPTED_MARKER = rundir.PREEMPTED  # kept for importers: fdiff.rundir names the files
 EXIT_PREEMPTED = rundir.EXIT_PREEMPTED
 METRICS_FIELDS = ["step", "loss", "lr", "images_per_s", "elapsed_s"]
+PREVIEW_IMAGES = 8  # fixed images segmented in TensorBoard
+PREVIEW_T = 0.03  # their noise level, as a fraction of T (the paper segments at t = 30 of 1000)
 
 
 class Preempted(Exception):
     """Raised after the checkpoint is saved in response to SIGTERM or SIGUSR1."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FdiffError("train.device = 'cuda' but CUDA is not available; use 'auto' or 'cpu'")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and "LOCAL_RANK" in os.environ:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return torch.device(name)
 
 
 def ema_decay(step: int, rate: float, warmup: bool) -> float:
@@ -85,11 +77,17 @@ def ema_decay(step: int, rate: float, warmup: bool) -> float:
 
 
 @torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, for every parameter."""
+def ema_update(
+    ema: nn.Module, model: nn.Module, decay: float, skip: torch.Tensor | None = None
+) -> None:
+    """ema <- decay * ema + (1 - decay) * model, for every parameter; ``skip`` (a 0-dim device
+    tensor, 1 or 0): no change when 1, decided on the device."""
     e = [p for p in ema.parameters()]
     m = [p.detach() for p in model.parameters()]
-    torch._foreach_lerp_(e, m, 1.0 - decay)
+    if skip is None:
+        torch._foreach_lerp_(e, m, 1.0 - decay)
+    else:
+        torch._foreach_lerp_(e, m, [(1.0 - decay) * (1.0 - skip)] * len(e))
 
 
 class StepBatchSampler(Sampler[list[int]]):
@@ -167,11 +165,21 @@ def _ignore_stop_signals(worker_id: int) -> None:
 class Trainer:
     """Runs Algorithm 1 on a dataset of (image [3 x H x W] in [-1, 1], label) pairs."""
 
-    def __init__(self, cfg: RunConfig, dataset: Dataset, out_dir: str | Path):
+    def __init__(
+        self, cfg: RunConfig, dataset: Dataset, out_dir: str | Path, preview: Dataset | None = None
+    ):
+        """``preview``: the fixed images segmented in TensorBoard every ``sample_every`` steps
+        (the first items; default the training set's)."""
         self.cfg, self.dataset, self.out = cfg, dataset, Path(out_dir)
+        self.preview = preview if preview is not None else dataset
+        self.board = None  # TensorBoard events, rank 0 (fdiff.tblog)
+        self.grad_norm: torch.Tensor | None = None  # of the last logged step
         self.ckpt_path = self.out / "checkpoints" / "last.pt"
         self.model_path = self.out / "model.pt"
-        self.device = resolve_device(cfg.train.device)
+        try:
+            self.device = resolve_device(cfg.train.device)
+        except FdiffError as e:
+            raise FdiffError(f"train.device: {e.message}") from None
         self.dist: DistInfo = init_distributed(self.device)
         tc = cfg.train
         torch.manual_seed(tc.seed + self.dist.rank)  # dropout
@@ -186,7 +194,7 @@ class Trainer:
         # timesteps, noise, flips: one generator, saved with every checkpoint
         self.gen = torch.Generator(self.device).manual_seed(tc.seed * 7919 + self.dist.rank)
         self.step = 0
-        self.bad_steps = 0
+        self.ledger = StepLedger(self.device, tc.max_bad_steps)
         self.cuda = self.device.type == "cuda"
         if self.cuda and tc.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -205,6 +213,11 @@ class Trainer:
             )
 
     # -- state ---------------------------------------------------------------------------------
+    @property
+    def bad_steps(self) -> int:
+        """Steps skipped so far for a non-finite loss (a host read of the device's count)."""
+        return self.ledger.read(logging=False).bad_steps
+
     def rng_state(self) -> dict:
         """This rank's RNG states: dropout (torch, cuda) and training draws (timesteps, noise)."""
         rng = {"torch": torch.get_rng_state(), "train": self.gen.get_state().cpu()}
@@ -276,12 +289,15 @@ class Trainer:
             if getattr(saved, section) != getattr(self.cfg, section):
                 raise FdiffError(
                     f"{self.ckpt_path}: the run directory holds a run with another {section} "
-                    f"config ({to_plain(getattr(saved, section))}); use a new --out directory"
+                    f"config ({to_plain(getattr(saved, section))}); use a new run directory"
                 )
         ckpt.load_state_dict_checked(self.model, s["model"], self.ckpt_path)
         self.ema.load_state_dict(s["ema"])
         self.opt.load_state_dict(s["optimizer"])
-        self.step, self.bad_steps = int(s["step"]), int(s.get("bad_steps", 0))
+        self.step = int(s["step"])
+        self.ledger = StepLedger(
+            self.device, self.cfg.train.max_bad_steps, int(s.get("bad_steps", 0))
+        )
         ranks = s.get("rng_ranks", [s["rng"]])
         if len(ranks) == self.dist.world:
             self.set_rng_state(ranks[self.dist.rank])
@@ -326,8 +342,12 @@ class Trainer:
             return tc.lr * min(1.0, (step + 1) / tc.lr_warmup)
         return tc.lr
 
-    def train_step(self, x0: torch.Tensor, y: torch.Tensor | None) -> float:
-        """Algorithm 1, one iteration: sample t and x_t, predict eps, back-propagate Eq. 8."""
+    def train_step(self, x0: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Algorithm 1, one iteration: sample t and x_t, predict eps, back-propagate Eq. 8.
+
+        Returns this rank's loss as a device tensor: nothing here waits for the device. A step
+        whose loss is non-finite on any rank is skipped by every rank (fdiff.nonfinite); the
+        host learns of it at the next sync point (:meth:`check_finite`)."""
         tc = self.cfg.train
         n = x0.shape[0]
         if tc.flip:
@@ -341,29 +361,49 @@ class Trainer:
             g["lr"] = self.lr_at(self.step)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and tc.bf16):
             loss = self.diffusion.loss(self.net, x0, t, noise, y)
-        value = loss.detach()
-        if self.dist.world > 1:
-            dist.all_reduce(value)
-            value /= self.dist.world
-        value = float(value)
-        if not math.isfinite(value):
-            self.bad_steps += 1
-            self.opt.zero_grad(set_to_none=True)
-            if self.bad_steps > tc.max_bad_steps:
-                raise FdiffError(
-                    f"non-finite loss ({value}) at step {self.step} "
-                    f"(after {self.bad_steps - 1} skipped of train.max_bad_steps = "
-                    f"{tc.max_bad_steps}); the last good checkpoint {self.ckpt_path} is kept"
-                )
-            log.warning("non-finite loss at step %d: step skipped", self.step)
-            return value
+        found = self.ledger.found(loss)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-        self.opt.step()
-        ema_update(self.ema, self.model, ema_decay(self.step, tc.ema_rate, tc.ema_warmup))
-        return value
+            self.grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        elif self.board is not None and self.logs_at(self.step + 1):
+            self.grad_norm = grad_norm(self.model.parameters())  # read only: numbers unchanged
+        decay = ema_decay(self.step, tc.ema_rate, tc.ema_warmup)
+        if self.opt.defaults.get("fused"):
+            # the skip happens on the device: the fused kernel honours found_inf as it does
+            # under GradScaler (parameters, moments and step count untouched)
+            self.opt.found_inf = found
+            self.opt.step()
+            ema_update(self.ema, self.model, decay, skip=found)
+        elif not found:  # unfused Adam (the CPU): the host is the device, nothing to wait for
+            self.opt.step()
+            ema_update(self.ema, self.model, decay)
+        self.ledger.record(loss, found, self.step)
+        return loss.detach()
+
+    def check_finite(self, logging: bool):
+        """A sync point (every rank at the same step): the device's counts on the host; raises
+        once more than ``train.max_bad_steps`` steps were skipped, before any checkpoint of the
+        weights since. ``logging``: the loss of the good steps since the last logging read."""
+        tc = self.cfg.train
+        reading = self.ledger.read(logging)
+        skipped = self.ledger.newly_skipped(reading)
+        if reading.exceeded_step >= 0:
+            raise FdiffError(
+                f"non-finite loss ({reading.exceeded_loss} on rank {self.dist.rank}) at step "
+                f"{reading.exceeded_step} (after {tc.max_bad_steps} skipped of "
+                f"train.max_bad_steps = {tc.max_bad_steps}); the last good checkpoint "
+                f"{self.ckpt_path} is kept"
+            )
+        if skipped:
+            log.warning(
+                "%d step(s) skipped for a non-finite loss up to step %d", skipped, self.step
+            )
+        return reading
+
+    def logs_at(self, step: int) -> bool:
+        """Whether ``step`` (counted from 1) is logged: metrics.csv, TensorBoard."""
+        return step % self.cfg.train.log_every == 0 or step == self.cfg.train.steps
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self, stop: _SignalFlag | None = None) -> Path:
@@ -404,21 +444,24 @@ class Trainer:
             collate_fn=collate,  # uint8 batches of fdiff.data.loader pass without a copy
         )
         self.model.train()
-        bar = tqdm(
-            total=tc.steps, initial=self.step, desc=f"train {self.out.name}",
-            disable=not self.dist.main, dynamic_ncols=True, mininterval=2.0,
+        if self.dist.main:
+            self.board = open_board(self.out, tc.tensorboard, self.step)
+        bar = pbar(
+            total=tc.steps, initial=self.step, desc=f"train {self.out.parent.name}/{self.out.name}",
+            unit="step", disable=not self.dist.main, mininterval=2.0,
         )  # fmt: skip
         t_start = t_log = time.time()
-        losses: list[float] = []
+        since_log = 0  # steps since the last metrics row
+        vote = StopVote(self.device, self.step)
         # the bar is closed before any error propagates, so the error is the last line printed
         first = True
         signalled = False
-        with bar:
+        with bar, contextlib.closing(self):
             for x0, y in loader:
                 x0 = x0.to(self.device, non_blocking=True)
                 if x0.dtype == torch.uint8:  # the fast loader: convert on the device
                     x0 = uint8_to_float(x0)
-                y = y.to(self.device) if self.cfg.model.num_classes > 0 else None
+                y = y.to(self.device, non_blocking=True) if self.cfg.model.num_classes else None
                 if first:
                     log.info(
                         "rank %d/%d (local %d) on %s: step %d, batch [%s] of global %d, "
@@ -428,34 +471,51 @@ class Trainer:
                         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
                     )  # fmt: skip
                     first = False
-                losses.append(self.train_step(x0, y))
+                self.train_step(x0, y)
                 self.step += 1
-                bar.update(1)
-                if self.step % tc.log_every == 0 or self.step == tc.steps:
+                since_log += 1
+                logging_step = self.logs_at(self.step)
+                saved = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
+                # the sync points: the host waits for the device here and at votes, nowhere else
+                if logging_step or saved:
+                    reading = self.check_finite(logging_step)
+                if logging_step:
                     now = time.time()
-                    rate = len(losses) * tc.batch_size / max(now - t_log, 1e-9)
-                    finite = [v for v in losses if math.isfinite(v)]
-                    mean = sum(finite) / max(len(finite), 1)
-                    bar.set_postfix(loss=f"{mean:.4f}", img_s=f"{rate:.1f}")
+                    rate = since_log * tc.batch_size / max(now - t_log, 1e-9)
+                    mean = reading.loss_sum / max(reading.good_steps, 1)
+                    gib = (
+                        torch.cuda.max_memory_allocated(self.device) / 2**30 if self.cuda else None
+                    )
+                    shown = {"loss": f"{mean:.4f}", "images/s": f"{rate:.1f}"}
+                    if gib is not None:
+                        shown["GPU GiB"] = f"{gib:.2f}"
+                    bar.set_postfix(shown)
                     if self.dist.main:
                         _append_metrics(
                             self.out / "metrics.csv",
                             [self.step, mean, self.lr_at(self.step - 1), rate, now - t_start],
                         )
-                    losses, t_log = [], now
+                        self.log_scalars(mean, rate, gib)
+                    since_log, t_log = 0, now
+                bar.update(1)  # after the postfix: a file line shows this step's numbers
                 if tc.sample_every and self.step % tc.sample_every == 0 and self.dist.main:
+                    t_pictures = time.time()
                     self.sample_grid()
-                saved = self.step % tc.checkpoint_every == 0 or self.step == tc.steps
+                    self.preview_segmentation()
+                    t_log += time.time() - t_pictures  # images/s: training's, without them
                 if saved:
                     self.save_checkpoint()
                 # after the periodic checkpoint: a signal during its write stops at this step,
                 # with no second write
-                signalled = agree(bool(stop), self.device)
+                if not vote.due(self.step, logging_step or saved):
+                    continue
+                signalled = vote(bool(stop), self.step)
                 if signalled and self.step < tc.steps:
                     if saved:
                         self.mark_preempted()
                         barrier()
                     else:
+                        self.check_finite(False)  # never the checkpoint of a failed run
                         self.save_checkpoint(preempted=True)
                     why = signal.Signals(stop.signum).name if stop else "another rank's signal"
                     raise Preempted(
@@ -466,11 +526,47 @@ class Trainer:
         # flag: the write below is rank 0's alone) is only recorded
         return self.finish(signalled or (self.dist.main and bool(stop)))
 
+    def close(self) -> None:
+        """The TensorBoard file flushed and closed (also on a preemption or an error)."""
+        if self.board is not None:
+            self.board.close()
+            self.board = None
+
+    def log_scalars(self, loss: float, images_per_s: float, gpu_mem_gib: float | None) -> None:
+        if self.board is None:
+            return
+        values = {"loss": loss, "lr": self.lr_at(self.step - 1), "images_per_s": images_per_s}
+        if self.grad_norm is not None:
+            values["grad_norm"] = float(self.grad_norm)
+        if gpu_mem_gib is not None:
+            values["gpu_mem_gib"] = gpu_mem_gib
+        self.board.scalars(self.step, values)
+
+    @torch.no_grad()
+    def preview_segmentation(self) -> None:
+        """TensorBoard: the EMA model's segmentation of the first preview images (fixed noise)."""
+        from fdiff.samplers import segment
+        from fdiff.visual import masks_picture
+
+        if self.board is None or not self.cfg.model.factorized:
+            return
+        items = [self.preview[i] for i in range(min(PREVIEW_IMAGES, len(self.preview)))]
+        x0, y = collate(items)
+        x0 = x0.to(self.device)
+        x0 = uint8_to_float(x0) if x0.dtype == torch.uint8 else x0
+        y = y.to(self.device).clamp(min=0) if self.cfg.model.num_classes else None
+        t = max(1, round(PREVIEW_T * self.diffusion.num_timesteps))
+        g = torch.Generator(self.device).manual_seed(0)
+        self.ema.eval()
+        masks = segment(self.ema, self.diffusion, x0, t, y, generator=g)
+        self.board.picture("segmentation", masks_picture(x0, masks), self.step)
+
     @torch.no_grad()
     def sample_grid(self) -> Path:
-        """A DDIM-50 grid of EMA samples with their masks: RUN_DIR/samples/step_XXXXXXX.png."""
+        """A DDIM-50 grid of EMA samples with their masks: RUN_DIR/samples/step_XXXXXXX.png,
+        and in TensorBoard."""
         from fdiff.samplers import ddim_sample
-        from fdiff.visual import save_sample_grid
+        from fdiff.visual import masks_picture, save_png
 
         n, res = self.cfg.train.sample_num, self.cfg.model.resolution
         y = None
@@ -481,8 +577,19 @@ class Trainer:
         out = ddim_sample(self.ema, self.diffusion, (n, 3, res, res), steps=50, y=y,
                           generator=g, progress=False)  # fmt: skip
         path = self.out / "samples" / f"step_{self.step:07d}.png"
-        save_sample_grid(out.images, out.masks, path)
+        picture = masks_picture(out.images, out.masks)
+        save_png(picture, path)
+        if self.board is not None:
+            self.board.picture("samples", picture, self.step)
         return path
+
+
+def grad_norm(params) -> torch.Tensor:
+    """The 2-norm of all gradients together (what clip_grad_norm_ measures), on the device."""
+    norms = [
+        torch.linalg.vector_norm(p.grad.detach().float()) for p in params if p.grad is not None
+    ]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
 
 
 def _append_metrics(path: Path, row: list) -> None:

@@ -75,9 +75,12 @@ def save_png(picture: np.ndarray, path: str | Path) -> None:
         Image.fromarray(picture).save(tmp, format="PNG")
 
 
-def save_sample_grid(images: torch.Tensor, masks: torch.Tensor | None, path: str | Path) -> None:
-    """Generated images (top row) and, for factorized models, their region maps (bottom)."""
-    rows = [to_uint8(images)]
+def masks_picture(images: torch.Tensor, masks: torch.Tensor | None) -> np.ndarray:
+    """Images [N x 3 x H x W] in [-1, 1] (top row) and, given their masks [N x K x H x W],
+    the region maps over them and alone: training's sample grids and TensorBoard pictures."""
+    pictures = to_uint8(images)
+    rows = [pictures]
     if masks is not None:
-        rows.append(colorize(region_map(masks)))
-    save_png(grid(rows), path)
+        regions = region_map(masks)
+        rows += [overlay(pictures, regions), colorize(regions)]
+    return grid(rows)

@@ -9,6 +9,7 @@ import torch
 
 from fdiff.config import DiffusionConfig
 from fdiff.diffusion import GaussianDiffusion
+from fdiff.errors import FdiffError
 from fdiff.models import ModelOutput
 from fdiff.samplers import ddim_sample, ddim_timesteps, ddpm_sample
 
@@ -79,7 +80,7 @@ def test_ddim_timesteps_descend_to_zero():
     seq = ddim_timesteps(1000, 10)
     assert seq[0] == 999 and seq[-1] == 0 and len(seq) == 10
     assert all(a > b for a, b in zip(seq, seq[1:], strict=False))
-    with pytest.raises(ValueError):
+    with pytest.raises(FdiffError, match="0 DDIM steps: expected 1..1000"):
         ddim_timesteps(1000, 0)
 
 

@@ -203,3 +203,35 @@ def test_hierarchical_is_a_model_option_that_round_trips(tmp_path):
     torch.testing.assert_close(loaded(x, t).eps, out.eps)
     with pytest.raises(FdiffError, match="sub_regions"):
         tiny(arch="ddpm", sub_regions=2)
+
+
+def test_the_hierarchical_model_is_labelled_as_itself(tmp_path, shapes16):
+    """model.pt's arch, the prediction files' method and the eval CSV's method say
+    'hierarchical'; a model file written when they said 'factorized' installs as 'hierarchical'."""
+    import h5py
+
+    from fdiff.checkpoint import file_sha256, install_model, load, model_state, save
+    from fdiff.cli import main as fdiff_main
+    from fdiff.config import DiffusionConfig
+
+    cfg = tiny(num_regions=2, sub_regions=2)
+    assert cfg.method == "hierarchical" and tiny().method == "factorized"
+    state = model_state(cfg, DiffusionConfig(timesteps=100), build_model(cfg).state_dict(), 0)
+    assert state["arch"] == "hierarchical"
+    save(state, tmp_path / "model.pt")
+    masks = tmp_path / "masks.h5"
+    assert fdiff_main(["segment", "--model", str(tmp_path / "model.pt"), "--data",
+                       str(shapes16), "--split", "test", "--out", str(masks)]) == 0  # fmt: skip
+    with h5py.File(masks) as f:
+        assert f.attrs["method"] == "hierarchical"
+    scores = tmp_path / "scores.csv"
+    assert fdiff_main(["eval-seg", "--pred", str(masks), "--data", str(shapes16),
+                       "--out", str(scores)]) == 0  # fmt: skip
+    assert "hierarchical" in scores.read_text().splitlines()[1]
+    old = load(tmp_path / "model.pt", "fdiff-model-1") | {"arch": "factorized"}
+    save(old, tmp_path / "old.pt")
+    meta = install_model(tmp_path / "old.pt", file_sha256(tmp_path / "old.pt"), tmp_path / "x.pt")
+    assert meta["arch"] == "hierarchical"
+    with pytest.raises(FdiffError, match="a 'hierarchical' model, expected 'factorized'"):
+        install_model(tmp_path / "old.pt", file_sha256(tmp_path / "old.pt"), tmp_path / "y.pt",
+                      arch="factorized")  # fmt: skip

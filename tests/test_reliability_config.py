@@ -19,6 +19,8 @@ import pytest
         ("model: {preset: tiny}\ntrain: {lr: fast}\n", "train.lr: expected a number"),
         ("model: {preset: tiny}\nmodle: {}\n", "unknown key 'modle'"),
         ("model: [tiny]\n", "model: expected a mapping"),
+        ("", "empty; expected a mapping"),
+        ("- tiny\n", "a list; expected a mapping"),
         ("model: {preset: tiny\n", "not valid YAML"),
         # the data are 16 px; a 32 px model cannot train on them
         ("model: {preset: tiny, resolution: 32}\ntrain: {steps: 1}\n", "images are 16 px"),

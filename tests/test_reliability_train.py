@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import random
 import resource
 import signal
 import subprocess
-import sys
 import time
 
 import torch
+from trainproc import ENV, signal_frozen, stop_at_row, train_cmd
 
 from fdiff import checkpoint as ckpt
-
-# bit-exact comparisons need the same deterministic kernels in every process: one thread
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def _train_cmd(run_yaml, data, out):
-    return [sys.executable, "-m", "fdiff", "train", "--config", str(run_yaml),
-            "--data", str(data), "--out", str(out)]  # fmt: skip
 
 
 def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
@@ -33,7 +24,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text(cfg.to_yaml())
     ref = subprocess.run(
-        _train_cmd(run_yaml, shapes16, tmp_path / "reference"), capture_output=True, env=ENV
+        train_cmd(run_yaml, shapes16, tmp_path / "reference"), capture_output=True, env=ENV
     )
     assert ref.returncode == 0, ref.stderr
 
@@ -42,7 +33,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
     kills = 0
     for _ in range(3):
         proc = subprocess.Popen(
-            _train_cmd(run_yaml, shapes16, run), stderr=subprocess.DEVNULL, env=ENV
+            train_cmd(run_yaml, shapes16, run), stderr=subprocess.DEVNULL, env=ENV
         )
         # wait until training is under way, then kill at a random moment (mid-step, mid-save)
         deadline = time.time() + 120
@@ -57,7 +48,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(
             ckpt.load(run / "checkpoints" / "last.pt", ckpt.TRAIN_FORMAT)
     assert kills >= 1
     done = subprocess.run(
-        _train_cmd(run_yaml, shapes16, run), capture_output=True, text=True, env=ENV
+        train_cmd(run_yaml, shapes16, run), capture_output=True, text=True, env=ENV
     )
     assert done.returncode == 0, done.stderr
     assert not list(run.rglob(".*.tmp*"))  # the resumed run swept interrupted writes away
@@ -84,14 +75,14 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
     run = tmp_path / "run"
     first = tmp_path / "first.yaml"
     first.write_text(tiny_run_config(steps=2, checkpoint_every=2).to_yaml())
-    assert subprocess.run(_train_cmd(first, shapes16, run), capture_output=True).returncode == 0
+    assert subprocess.run(train_cmd(first, shapes16, run), capture_output=True).returncode == 0
     saved = (run / "checkpoints" / "last.pt").read_bytes()
     (run / "model.pt").unlink()
     more = tmp_path / "more.yaml"
     more.write_text(tiny_run_config(steps=4, checkpoint_every=2).to_yaml())
     limit = len(saved) // 2  # the next checkpoint cannot be written whole
     proc = subprocess.run(
-        _train_cmd(more, shapes16, run),
+        train_cmd(more, shapes16, run),
         capture_output=True, text=True, preexec_fn=_limit_file_size(limit),
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
@@ -99,30 +90,6 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(
     assert "could not write the checkpoint" in last_line and "last.pt" in last_line
     assert (run / "checkpoints" / "last.pt").read_bytes() == saved
     assert not list(run.rglob("*.tmp*"))
-
-
-def _stop_at_row(pids: list[int], metrics, step: int, timeout: float = 240) -> None:
-    """SIGSTOP ``pids`` as soon as metrics.csv has the row of ``step`` (rank 0 appends it right
-    after that step, before the step's checkpoint): they stay frozen just after that step."""
-    deadline, prefix = time.time() + timeout, f"\n{step},".encode()
-    while time.time() < deadline:
-        try:
-            if prefix in metrics.read_bytes():
-                break
-        except FileNotFoundError:
-            pass
-        time.sleep(0.001)
-    else:
-        raise AssertionError(f"{metrics}: no row for step {step}")
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)  # ProcessLookupError: it had already exited
-
-
-def _signal_frozen(pids: list[int], sig=signal.SIGTERM) -> None:
-    for pid in pids:
-        os.kill(pid, sig)
-    for pid in pids:
-        os.kill(pid, signal.SIGCONT)
 
 
 def test_sigterm_after_the_last_step_still_finishes(tmp_path, shapes16, tiny_run_config):
@@ -138,10 +105,10 @@ def test_sigterm_after_the_last_step_still_finishes(tmp_path, shapes16, tiny_run
     run = tmp_path / "run"
     err = tmp_path / "stderr"
     with open(err, "w") as f:
-        proc = subprocess.Popen(_train_cmd(run_yaml, shapes16, run), stderr=f, env=ENV)
-        _stop_at_row([proc.pid], run / "metrics.csv", steps)
+        proc = subprocess.Popen(train_cmd(run_yaml, shapes16, run), stderr=f, env=ENV)
+        stop_at_row([proc.pid], run / "metrics.csv", steps)
         where = "model.pt written" if (run / "model.pt").exists() else "before model.pt"
-        _signal_frozen([proc.pid])
+        signal_frozen([proc.pid])
         rc = proc.wait(timeout=120)
     text = err.read_text()
     assert rc == 0, f"stopped {where}: exit {rc}\n{text[-3000:]}"
@@ -157,7 +124,7 @@ def test_sigterm_after_the_last_step_still_finishes(tmp_path, shapes16, tiny_run
     (run / PREEMPTED_MARKER).write_text(f"{steps}\n")
     metrics = (run / "metrics.csv").read_text()
     done = subprocess.run(
-        _train_cmd(run_yaml, shapes16, run), capture_output=True, text=True, env=ENV
+        train_cmd(run_yaml, shapes16, run), capture_output=True, text=True, env=ENV
     )
     assert done.returncode == 0, done.stderr
     assert f"already trained for {steps} steps" in done.stderr
@@ -180,10 +147,10 @@ def test_sigterm_during_a_periodic_checkpoint_stops_at_that_step(
     run_yaml.write_text(tiny_run_config(steps=40, checkpoint_every=4, log_every=1).to_yaml())
     run = tmp_path / "run"
     proc = subprocess.Popen(
-        _train_cmd(run_yaml, shapes16, run), stderr=subprocess.PIPE, text=True, env=ENV
+        train_cmd(run_yaml, shapes16, run), stderr=subprocess.PIPE, text=True, env=ENV
     )
-    _stop_at_row([proc.pid], run / "metrics.csv", 4)
-    _signal_frozen([proc.pid])
+    stop_at_row([proc.pid], run / "metrics.csv", 4)
+    signal_frozen([proc.pid])
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_PREEMPTED, err[-3000:]
     step = int((run / PREEMPTED_MARKER).read_text())

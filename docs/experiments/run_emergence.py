@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -91,11 +92,12 @@ def load_shapes(difficulty: str, resolution: int, num_train: int, num_test: int,
 def predict(model, diffusion, x: torch.Tensor, t: int, seed: int, bs: int = 250) -> np.ndarray:
     """Region ids [N, H, W]: argmax of the K masks from one pass at t (fixed noise seed)."""
     model.eval()
-    g = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    g = torch.Generator(device).manual_seed(seed)
     out = []
     for s in range(0, len(x), bs):
-        m = segment(model, diffusion, x[s : s + bs], t=t, generator=g)
-        out.append(m.argmax(1).to(torch.uint8))
+        m = segment(model, diffusion, x[s : s + bs].to(device), t=t, generator=g)
+        out.append(m.argmax(1).to(torch.uint8).cpu())
     return torch.cat(out).numpy()
 
 
@@ -180,6 +182,7 @@ def main(argv=None):
     p.add_argument("--eval-seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--save", default="", help="write the final trainer state (model.pt) here")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 and channels_last there)")
     a = p.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -204,7 +207,7 @@ def main(argv=None):
         ema_warmup=not a.no_ema_warmup,
         grad_clip=a.grad_clip,
         seed=a.seed,
-        device="cpu",
+        device=a.device,
     )
     cfg = RunConfig(model=mcfg, diffusion=DiffusionConfig(), train=tcfg)
 
@@ -292,17 +295,19 @@ def main(argv=None):
     while step < a.steps and spent() < budget:
         s0, c0 = time.time(), time.process_time()
         idx = sampler.batch(step)
-        losses.append(trainer.train_step(xtr[idx], None))
+        # the loss stays on the device until an evaluation reads the mean
+        losses.append(trainer.train_step(xtr[idx].to(trainer.device, non_blocking=True), None))
         trainer.step = step = step + 1
         train_s += time.time() - s0
         train_cpu[0] += time.process_time() - c0
         if step % a.eval_every == 0:
-            last_loss = float(np.mean(losses))
+            last_loss = torch.stack(losses).double().mean().item()
             evaluate(step, train_s, last_loss)
             losses = []
     final_t = sorted({int(v) for v in a.final_t.split(",") if v} | set(ts))
     if step % a.eval_every:
-        evaluate(step, train_s, float(np.mean(losses)) if losses else float("nan"), final_t)
+        mean = torch.stack(losses).double().mean().item() if losses else math.nan
+        evaluate(step, train_s, mean, final_t)
     else:  # the last regular evaluation already wrote ts; add the rest of the sweep
         evaluate(step, train_s, last_loss, [t for t in final_t if t not in ts])
     fh.close()

@@ -19,9 +19,9 @@ from pathlib import Path
 import cv2
 import h5py
 import numpy as np
-from tqdm import tqdm
 
 from fdiff.data.loader import H5ImageDataset
+from fdiff.progress import progress as pbar
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,9 @@ def grabcut_split(data: str | Path, split: str, cfg: GrabCutConfig) -> np.ndarra
         start = time.monotonic()
         if cfg.workers > 1:
             with get_context("spawn").Pool(cfg.workers) as pool:
-                results = list(tqdm(pool.imap(_work, jobs, chunksize=16), total=n, desc="grabcut"))
+                results = list(pbar(pool.imap(_work, jobs, chunksize=16), total=n, desc="grabcut"))
         else:
-            results = [grabcut_image(im, c) for im, c in tqdm(jobs, total=n, desc="grabcut")]
+            results = [grabcut_image(im, c) for im, c in pbar(jobs, total=n, desc="grabcut")]
     failed = sum(not ok for _, ok in results)
     dt = time.monotonic() - start
     log.info(

@@ -34,10 +34,10 @@ import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from fdiff.data.loader import H5ImageDataset, to_float
 from fdiff.errors import FdiffError
+from fdiff.progress import progress as pbar
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +236,7 @@ class KMeansDDPM:
         start, seen = time.monotonic(), 0
         for epoch in range(self.cfg.epochs):
             desc = f"kmeans fit {epoch + 1}/{self.cfg.epochs}"
-            for i, (x, y) in enumerate(tqdm(batches_fn(), total=total, desc=desc, leave=False)):
+            for i, (x, y) in enumerate(pbar(batches_fn(), total=total, desc=desc, leave=False)):
                 f = self.features(x.to(self.cfg.device), _dev(y, self.cfg.device), i)
                 self.kmeans.partial_fit(_pixels(f, self.cfg.pixels_per_image, g))
                 seen += len(x)
@@ -250,7 +250,7 @@ class KMeansDDPM:
     def predict(self, batches_fn, total: int) -> np.ndarray:
         """Cluster maps [N x H x W] uint8 of every image the batches yield."""
         out = []
-        for i, (x, y) in enumerate(tqdm(batches_fn(), total=total, desc="kmeans", leave=False)):
+        for i, (x, y) in enumerate(pbar(batches_fn(), total=total, desc="kmeans", leave=False)):
             f = self.features(x.to(self.cfg.device), _dev(y, self.cfg.device), i)
             b, _, h, w = f.shape
             out.append(self.kmeans.predict(_pixels(f, 0, None)).view(b, h, w).to(torch.uint8))

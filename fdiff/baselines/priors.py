@@ -119,7 +119,7 @@ def kmeans_rgb(images: np.ndarray, k: int, rng: np.random.Generator, iterations:
 def prior_masks(data: str | Path, split: str, cfg: PriorConfig) -> tuple[np.ndarray, dict]:
     """Region maps [N x H x W] uint8 of a split and the attributes describing them."""
     if cfg.kind not in PRIOR_KINDS:
-        raise FdiffError(f"--kind {cfg.kind!r}: expected one of {', '.join(PRIOR_KINDS)}")
+        raise FdiffError(f"{cfg.kind!r}: expected one of {', '.join(PRIOR_KINDS)}", arg="kind")
     H5ImageDataset(data, split)  # validates the file and the split
     with h5py.File(data, "r") as f:
         info = inspect_split(f, split, data)
@@ -140,7 +140,7 @@ def prior_masks(data: str | Path, split: str, cfg: PriorConfig) -> tuple[np.ndar
             }
             return masks, attrs
         if cfg.clusters < 2 or cfg.clusters > 255:
-            raise FdiffError(f"--k {cfg.clusters}: expected 2 <= K <= 255 colour clusters")
+            raise FdiffError(f"{cfg.clusters}: expected 2 <= K <= 255 colour clusters", arg="k")
         rng = np.random.default_rng(cfg.seed)
         images = f[split]["images"]
         masks = np.empty((n, h, w), np.uint8)

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from fdiff.config import ModelConfig, model_config_from_dict, to_plain
 from fdiff.data.hdf5 import read_attrs, read_masks
@@ -31,6 +30,7 @@ from fdiff.data.loader import H5ImageDataset, to_float
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path, write_json
 from fdiff.predictions import region_map
+from fdiff.progress import progress as pbar
 from fdiff.unet import DecoderHalf, Encoder, Middle
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def train_supervised(data: str | Path, out_dir: str | Path, cfg: SupervisedConfi
     rows = []
     start = time.monotonic()
     running = 0.0
-    bar = tqdm(range(1, cfg.steps + 1), desc="train-supervised", mininterval=5)
+    bar = pbar(range(1, cfg.steps + 1), desc="train-supervised", mininterval=5)
     for step in bar:
         idx = torch.randint(len(ds), (cfg.batch_size,), generator=g).sort().values
         x, _ = ds.get_batch(idx.tolist())
@@ -179,7 +179,7 @@ def predict_classes(model: SegUNet, images, batch_size: int = 64, device="cpu") 
             f"images of shape {images.shape}: the segmentation model expects [N, {res}, {res}, 3]"
         )
     out = np.empty(images.shape[:3], np.uint8)
-    for s in tqdm(range(0, len(images), batch_size), desc="supervised segment", leave=False):
+    for s in pbar(range(0, len(images), batch_size), desc="supervised segment", leave=False):
         x = to_float(np.asarray(images[s : s + batch_size])).to(device)
         out[s : s + batch_size] = region_map(model(x))  # class logits -> class ids
     return out

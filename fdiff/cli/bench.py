@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from fdiff.cli.args import COUNT, NATURAL, output_file
+
 log = logging.getLogger("fdiff")
 
 
@@ -20,14 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", help="model preset (default paper64; tiny with --quick)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
-    p.add_argument("--batch-size", type=int, help="per-step batch (default 64 on CUDA, 2 on CPU)")
+    p.add_argument("--batch-size", type=COUNT, help="per-step batch (default 64 on CUDA, 2 on CPU)")
     p.add_argument("--quick", action="store_true", help="tiny preset, few steps: a smoke check")
     p.add_argument("--compile", action="store_true", help="torch.compile the models")
     p.add_argument(
         "--checkpoint-activations", action="store_true", help="activation checkpointing in training"
     )
-    p.add_argument("--warmup", type=int, help="untimed steps (default 3 on CUDA, 1 on CPU)")
-    p.add_argument("--steps", type=int, help="timed steps (default 10 on CUDA, 2 on CPU)")
+    p.add_argument("--warmup", type=NATURAL, help="untimed steps (default 3 on CUDA, 1 on CPU)")
+    p.add_argument("--steps", type=COUNT, help="timed steps (default 10 on CUDA, 2 on CPU)")
     p.add_argument(
         "--variants",
         nargs="+",
@@ -35,22 +37,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="training variants to time (default all)",
     )
     p.add_argument("--sections", nargs="+", choices=SECTIONS, help="sections (default all)")
-    p.add_argument("--ddim-steps", type=int, default=100, help="k of DDIM-k (default 100)")
+    p.add_argument("--ddim-steps", type=COUNT, default=100, help="k of DDIM-k (default 100)")
     p.add_argument(
         "--sample-steps",
-        type=int,
+        type=NATURAL,
         help="sampler steps actually timed, the full run extrapolated; 0 = full runs "
         "(default 0 on CUDA, 3 on CPU)",
     )
-    p.add_argument("--data-workers", type=int, help="DataLoader workers (default 2; quick 0)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; quick: 1)")
+    p.add_argument("--data-workers", type=NATURAL, help="DataLoader workers (default 2; quick 0)")
+    p.add_argument("--threads", type=COUNT, help="torch CPU threads (default: torch's; quick: 1)")
     p.add_argument(
         "--max-batch",
         action="store_true",
         help="instead: the largest training batch of paper64/paper128 that fits, with and "
         "without activation checkpointing (CUDA only)",
     )
-    p.add_argument("--out", type=Path, default=Path("bench.csv"), help="CSV (default bench.csv)")
+    p.add_argument(
+        "--out", type=output_file, default=Path("bench.csv"), help="CSV (default bench.csv)"
+    )
     p.set_defaults(func=cmd_bench)
 
 

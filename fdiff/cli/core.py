@@ -11,11 +11,21 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fdiff.cli.args import (
+    COUNT,
+    NATURAL,
+    REGIONS,
+    RESOLUTION,
+    SEED,
+    input_file,
+    output_dir,
+    output_file,
+)
 from fdiff.config import ARCH_VARIANTS, RunConfig, model_config_from_dict
 from fdiff.errors import FdiffError
 
 if TYPE_CHECKING:  # torch is imported by the verbs that run a model, not by the CLI itself
-    import torch
+    pass
 
 log = logging.getLogger("fdiff")
 
@@ -24,49 +34,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="parameters per part and forward GFLOPs per sample")
     p.add_argument("--preset", required=True)
     p.add_argument("--arch", default="factorized", choices=sorted(ARCH_VARIANTS))
-    p.add_argument("--num-regions", type=int, default=3)
+    p.add_argument("--num-regions", type=REGIONS, default=3)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("train", help="train a model, or resume the run in --out")
-    p.add_argument("--config", required=True, type=Path, help="run YAML (model/diffusion/train)")
-    p.add_argument("--data", required=True, type=Path, help="dataset HDF5")
-    p.add_argument("--out", required=True, type=Path, help="run directory")
+    p.add_argument(
+        "--config", required=True, type=input_file, help="run YAML (model/diffusion/train)"
+    )
+    p.add_argument("--data", required=True, type=input_file, help="dataset HDF5")
+    p.add_argument("--out", required=True, type=output_dir, help="run directory")
     p.add_argument("--split", default="train")
     p.add_argument("--arch", choices=sorted(ARCH_VARIANTS), help="override model arch/decoding")
-    p.add_argument("--steps", type=int, help="override train.steps")
+    p.add_argument("--steps", type=COUNT, help="override train.steps")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="generate images and their masks (Algorithm 2)")
-    p.add_argument("--model", required=True, type=Path)
-    p.add_argument("--num", required=True, type=int, help="number of images")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--model", required=True, type=input_file)
+    p.add_argument("--num", required=True, type=COUNT, help="number of images")
+    p.add_argument("--out", required=True, type=output_file)
     p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
-    p.add_argument("--steps", type=int, default=100, help="DDIM steps (DDPM uses all T)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--classes", type=int, nargs="*", help="class labels, cycled (conditional)")
+    p.add_argument("--steps", type=COUNT, default=100, help="DDIM steps (DDPM uses all T)")
+    p.add_argument("--batch-size", type=COUNT, default=64)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--classes", type=NATURAL, nargs="*", help="class labels, cycled (conditional)")
     p.add_argument("--soft-masks", action="store_true", help="also store the K soft masks")
-    p.add_argument("--trajectory", type=int, nargs="*", help="record x_t at these t (Fig. 10)")
-    p.add_argument("--start", type=int, default=0, help="index of the first image (shard)")
-    p.add_argument("--parts", type=Path, help="finished batches (resume)")
+    p.add_argument("--trajectory", type=NATURAL, nargs="*", help="record x_t at these t (Fig. 10)")
+    p.add_argument("--start", type=NATURAL, default=0, help="index of the first image (shard)")
+    p.add_argument("--parts", type=output_dir, help="finished batches (resume)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("sample-gather", help="concatenate sample shards into one sample file")
-    p.add_argument("--shards", required=True, type=Path, nargs="+", help="shard files (any order)")
-    p.add_argument("--num", type=int, help="the images the shards must hold together")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument(
+        "--shards", required=True, type=input_file, nargs="+", help="shard files (any order)"
+    )
+    p.add_argument("--num", type=COUNT, help="the images the shards must hold together")
+    p.add_argument("--out", required=True, type=output_file)
     p.set_defaults(func=cmd_sample_gather)
 
     p = sub.add_parser("segment", help="segment real images: noise to t, one pass (Sec. 3.4)")
-    p.add_argument("--model", required=True, type=Path)
-    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--model", required=True, type=input_file)
+    p.add_argument("--data", required=True, type=input_file)
     p.add_argument("--split", default="test")
-    p.add_argument("--t", type=int, default=30)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--t", type=NATURAL, default=30)
+    p.add_argument("--out", required=True, type=output_file)
+    p.add_argument("--batch-size", type=COUNT, default=64)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--soft-masks", action="store_true")
     p.add_argument(
         "--resize", action="store_true", help="segment images of another resolution (resized)"
@@ -78,18 +92,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("install-model", help="install a shipped or released model file")
-    p.add_argument("--file", required=True, type=Path, help="a model.pt (fdiff-model-1)")
+    p.add_argument("--file", required=True, type=input_file, help="a model.pt (fdiff-model-1)")
     p.add_argument("--sha256", required=True, help="its expected sha256 (hex)")
-    p.add_argument("--out", required=True, type=Path, help="where it goes (a run's model.pt)")
+    p.add_argument(
+        "--out", required=True, type=output_file, help="where it goes (a run's model.pt)"
+    )
     p.add_argument("--arch", help="refuse a model of another method (ModelConfig.method)")
-    p.add_argument("--resolution", type=int, help="refuse a model of another resolution")
+    p.add_argument("--resolution", type=RESOLUTION, help="refuse a model of another resolution")
     p.set_defaults(func=cmd_install_model)
-
-
-def _device(name: str) -> torch.device:
-    from fdiff.train import resolve_device
-
-    return resolve_device(name)
 
 
 def cmd_summary(args) -> int:
@@ -140,20 +150,31 @@ def cmd_train(args) -> int:
                 f"{args.data}: images are {res} px but model.resolution is {cfg.model.resolution}"
             )
         try:
-            Trainer(cfg, dataset, args.out).run(stop)
+            Trainer(cfg, dataset, args.out, preview=_preview_split(args.data, args.split)).run(stop)
         except Preempted as e:
             print(f"fdiff train: preempted: {e}", file=sys.stderr)
             return EXIT_PREEMPTED
     return 0
 
 
+def _preview_split(data: Path, train_split: str):
+    """The images training segments in TensorBoard: the val split, else the training split."""
+    from fdiff.data.loader import H5ImageDataset
+
+    if train_split == "val":
+        return None
+    try:
+        return H5ImageDataset(data, "val", uint8=True, in_memory=False)  # 8 images are read
+    except FdiffError:  # no val split: the trainer takes the first training images
+        return None
+
+
 def cmd_sample(args) -> int:
     from fdiff.checkpoint import load_model
+    from fdiff.device import resolve_device
     from fdiff.sample_shards import SampleSpec, sample_range, write_samples
 
-    if args.num < 1:
-        raise FdiffError(f"--num {args.num}: expected a positive number of images")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model, diffusion = load_model(args.model, device)
     cfg = model.cfg
     spec = SampleSpec(
@@ -208,10 +229,11 @@ def cmd_install_model(args) -> int:
 
 def cmd_segment(args) -> int:
     from fdiff.checkpoint import load_model
+    from fdiff.device import resolve_device
     from fdiff.predictions import write_segmentation
     from fdiff.segmentation import check_segmentable, segment_split, split_resolution
 
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model, diffusion = load_model(args.model, device)
     res = split_resolution(args.data, args.split)
     check_segmentable(model, res, args.resize, args.model, args.data)

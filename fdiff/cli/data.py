@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from pathlib import Path
+
+from fdiff.cli.args import (
+    COUNT,
+    FRACTION,
+    NATURAL,
+    RESOLUTION,
+    SECONDS,
+    SEED,
+    input_dir,
+    input_file,
+    output_dir,
+    output_file,
+)
 
 
 def _shapes(args) -> int:
@@ -87,13 +99,6 @@ def _bench_data(args) -> int:
     return 0
 
 
-def _positive(value: str) -> int:
-    v = int(value)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
-    return v
-
-
 def register(sub) -> None:
     from fdiff.data.shapes import LEVELS
     from fdiff.data.sources import DATASETS
@@ -103,13 +108,13 @@ def register(sub) -> None:
         help="write the synthetic shapes dataset",
         description="Seeded synthetic shapes with exact masks (docs/data.md: difficulty levels).",
     )
-    p.add_argument("--res", type=_positive, required=True, help="resolution in pixels")
-    p.add_argument("--out", required=True, help="output HDF5 file")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--res", type=RESOLUTION, required=True, help="resolution in pixels")
+    p.add_argument("--out", required=True, type=output_file, help="output HDF5 file")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--difficulty", choices=list(LEVELS), default="medium")
-    p.add_argument("--num-train", type=int, default=5000)
-    p.add_argument("--num-val", type=int, default=500)
-    p.add_argument("--num-test", type=int, default=500)
+    p.add_argument("--num-train", type=COUNT, default=5000)
+    p.add_argument("--num-val", type=NATURAL, default=500)
+    p.add_argument("--num-test", type=NATURAL, default=500)
     p.set_defaults(func=_shapes)
 
     p = sub.add_parser(
@@ -119,7 +124,7 @@ def register(sub) -> None:
         "Datasets behind a login or licence are checked for the files placed by hand.",
     )
     p.add_argument("name", choices=DATASETS)
-    p.add_argument("--dest", required=True, help="raw directory")
+    p.add_argument("--dest", required=True, type=output_dir, help="raw directory")
     p.add_argument(
         "--mirror",
         help="base URL replacing every source: MIRROR/<name>/<file> (default: $FDIFF_MIRROR)",
@@ -137,21 +142,23 @@ def register(sub) -> None:
         "file with the splits and mask rules of docs/data.md.",
     )
     p.add_argument("name", choices=DATASETS)
-    p.add_argument("--raw", required=True, help="raw directory (from `fdiff download`)")
-    p.add_argument("--res", type=_positive, required=True)
-    p.add_argument("--out", required=True, help="output HDF5 file")
-    p.add_argument("--workers", type=int, default=0, help="decoding processes (0: in-process)")
-    p.add_argument("--seed", type=int, default=0, help="pixel-imagenet subset / folder split")
-    p.add_argument("--per-class", type=int, default=20, help="pixel-imagenet: images per class")
-    p.add_argument("--train-per-class", type=int, default=20,
+    p.add_argument(
+        "--raw", required=True, type=input_dir, help="raw directory (from `fdiff download`)"
+    )
+    p.add_argument("--res", type=RESOLUTION, required=True)
+    p.add_argument("--out", required=True, type=output_file, help="output HDF5 file")
+    p.add_argument("--workers", type=NATURAL, default=0, help="decoding processes (0: in-process)")
+    p.add_argument("--seed", type=SEED, default=0, help="pixel-imagenet subset / folder split")
+    p.add_argument("--per-class", type=COUNT, default=20, help="pixel-imagenet: images per class")
+    p.add_argument("--train-per-class", type=NATURAL, default=20,
                    help="pixel-imagenet: train images per class, disjoint from test")  # fmt: skip
-    p.add_argument("--masks", help="folder: parallel folder of masks")
-    p.add_argument("--val-fraction", type=float, default=0.0, help="folder: share to val")
-    p.add_argument("--test-fraction", type=float, default=0.0, help="folder: share to test")
+    p.add_argument("--masks", type=input_dir, help="folder: parallel folder of masks")
+    p.add_argument("--val-fraction", type=FRACTION, default=0.0, help="folder: share to val")
+    p.add_argument("--test-fraction", type=FRACTION, default=0.0, help="folder: share to test")
     p.add_argument("--skin-parts", help="celebamask: comma-separated parts merged into skin")
     p.add_argument("--hair-parts", help="celebamask: comma-separated parts merged into hair")
     p.add_argument("--splits", help="celebamask: comma-separated subset of train,val,test")
-    p.add_argument("--num-train", type=int, default=60_000, help="ffhq without its JSON")
+    p.add_argument("--num-train", type=COUNT, default=60_000, help="ffhq without its JSON")
     p.add_argument("--npz-wnids", help="imagenet npz: the wnid of npz label L on line L "
                    "(the devkit's map_clsloc.txt): labels -> sorted-wnid order")  # fmt: skip
     p.set_defaults(func=_prepare)
@@ -161,11 +168,13 @@ def register(sub) -> None:
         help="loader images/s on shapes files",
         description="Loader throughput (wall clock) and CPU cost per image of each side.",
     )
-    p.add_argument("--res", type=_positive, nargs="+", default=[64, 128])
-    p.add_argument("--data", nargs="*", help="dataset files to measure instead of shapes")
+    p.add_argument("--res", type=RESOLUTION, nargs="+", default=[64, 128])
+    p.add_argument(
+        "--data", type=input_file, nargs="*", help="dataset files to measure instead of shapes"
+    )
     p.add_argument("--split", default="train")
-    p.add_argument("--num", type=_positive, default=5000, help="shapes images per file")
-    p.add_argument("--batch-size", type=_positive, default=256)
-    p.add_argument("--workers", type=int, nargs="+", default=[2])
-    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--num", type=COUNT, default=5000, help="shapes images per file")
+    p.add_argument("--batch-size", type=COUNT, default=256)
+    p.add_argument("--workers", type=NATURAL, nargs="+", default=[2])
+    p.add_argument("--seconds", type=SECONDS, default=5.0)
     p.set_defaults(func=_bench_data)

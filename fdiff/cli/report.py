@@ -9,6 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from fdiff.cli.args import COUNT, NATURAL, REGIONS, SEED, input_file, integer, output_file
 from fdiff.errors import FdiffError
 
 log = logging.getLogger("fdiff")
@@ -29,7 +30,7 @@ def _label_path(text: str) -> tuple[str, Path]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("table", help="one of the paper's Tables 1-7 as CSV and LaTeX")
-    p.add_argument("number", type=int, choices=range(1, 8), metavar="N", help="table 1-7")
+    p.add_argument("number", type=integer(1, 7), metavar="N", help="table 1-7")
     p.add_argument(
         "--input",
         type=_key_path,
@@ -41,24 +42,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--literature", default="packaged",
                    help="quoted-numbers CSV; 'packaged' (fdiff/baselines/literature.csv) or "
                    "'none'")  # fmt: skip
-    p.add_argument("--out-csv", type=Path)
-    p.add_argument("--out-tex", type=Path)
+    p.add_argument("--out-csv", type=output_file)
+    p.add_argument("--out-tex", type=output_file)
     p.set_defaults(func=cmd_table)
 
     _register_figure(sub)
 
     p = sub.add_parser("interpolate", help="interpolate two real images in the noised latent")
-    p.add_argument("--model", required=True, type=Path)
-    p.add_argument("--data", required=True, type=Path, help="dataset HDF5")
+    p.add_argument("--model", required=True, type=input_file)
+    p.add_argument("--data", required=True, type=input_file, help="dataset HDF5")
     p.add_argument("--split", default="test")
-    p.add_argument("--index", required=True, type=int, nargs=2, metavar=("A", "B"))
-    p.add_argument("--t", type=int, default=250, help="noise level of the latents (paper t)")
-    p.add_argument("--steps-between", type=int, default=8, help="frames between A and B")
+    p.add_argument("--index", required=True, type=NATURAL, nargs=2, metavar=("A", "B"))
+    p.add_argument("--t", type=NATURAL, default=250, help="noise level of the latents (paper t)")
+    p.add_argument("--steps-between", type=NATURAL, default=8, help="frames between A and B")
     p.add_argument("--mode", choices=["linear", "slerp"], default="linear")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--label", type=int, help="class of a class-conditional model")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--label", type=NATURAL, help="class of a class-conditional model")
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", required=True, type=Path, help="interpolation HDF5")
+    p.add_argument("--out", required=True, type=output_file, help="interpolation HDF5")
     p.set_defaults(func=cmd_interpolate)
 
 
@@ -68,48 +69,54 @@ def _register_figure(sub: argparse._SubParsersAction) -> None:
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         f = figs.add_parser(name, help=help)
-        f.add_argument("--out", required=True, type=Path, nargs="+", help="FILE.png FILE.pdf")
+        f.add_argument(
+            "--out", required=True, type=output_file, nargs="+", help="FILE.png FILE.pdf"
+        )
         f.add_argument("--title", help="replace the default title")
         f.set_defaults(func=cmd_figure)
         return f
 
     def pick(f: argparse.ArgumentParser, num: int) -> None:
-        f.add_argument("--indices", type=int, nargs="+", help="which images (default: first)")
-        f.add_argument("--num", type=int, default=num, help="how many (without --indices)")
+        f.add_argument("--indices", type=NATURAL, nargs="+", help="which images (default: first)")
+        f.add_argument("--num", type=COUNT, default=num, help="how many (without --indices)")
 
     f = add("segmentation", "real images with their predicted regions (Figs. 3-6, 13-17)")
-    f.add_argument("--data", required=True, type=Path, help="dataset HDF5")
+    f.add_argument("--data", required=True, type=input_file, help="dataset HDF5")
     f.add_argument("--pred", required=True, type=_label_path, nargs="+", metavar="[LABEL=]FILE",
                    help="segmentation HDF5 (fdiff segment); for several: LABEL=FILE")  # fmt: skip
     f.add_argument("--split", default="test")
-    f.add_argument("--classes", type=int, nargs="+", help="show images of these classes (Fig. 6)")
+    f.add_argument(
+        "--classes", type=NATURAL, nargs="+", help="show images of these classes (Fig. 6)"
+    )
     pick(f, 8)
     f = add("generation", "generated images with their masks (Figs. 7, 8, 18-21)")
-    f.add_argument("--samples", required=True, type=Path)
+    f.add_argument("--samples", required=True, type=input_file)
     pick(f, 8)
     f = add("mask-channels", "the K soft mask channels of generated images (Fig. 9)")
-    f.add_argument("--samples", required=True, type=Path, help="samples HDF5 with soft_masks")
+    f.add_argument("--samples", required=True, type=input_file, help="samples HDF5 with soft_masks")
     pick(f, 6)
     f = add("trajectory", "x_t and masks along the reverse process (Fig. 10)")
-    f.add_argument("--samples", required=True, type=Path, help="samples HDF5 with trajectory/")
+    f.add_argument(
+        "--samples", required=True, type=input_file, help="samples HDF5 with trajectory/"
+    )
     pick(f, 2)
     f = add("class-grid", "class-conditional samples and masks (Fig. 11)")
-    f.add_argument("--samples", required=True, type=Path, help="samples HDF5 with labels")
-    f.add_argument("--classes", type=int, nargs="+", help="classes, one block each")
+    f.add_argument("--samples", required=True, type=input_file, help="samples HDF5 with labels")
+    f.add_argument("--classes", type=NATURAL, nargs="+", help="classes, one block each")
     f.add_argument("--class-names", nargs="+", help="a name per class")
-    f.add_argument("--num", type=int, default=6, help="images per class")
+    f.add_argument("--num", type=COUNT, default=6, help="images per class")
     f = add("hierarchy", "generated images with both mask levels (hierarchical model)")
-    f.add_argument("--samples", required=True, type=Path, help="samples HDF5 of that model")
-    f.add_argument("--sub-regions", required=True, type=int, help="the model's sub_regions")
+    f.add_argument("--samples", required=True, type=input_file, help="samples HDF5 of that model")
+    f.add_argument("--sub-regions", required=True, type=REGIONS, help="the model's sub_regions")
     pick(f, 8)
     f = add("interpolation", "interpolation between two real images (Fig. 12)")
-    f.add_argument("--interp", required=True, type=Path, help="fdiff interpolate output")
+    f.add_argument("--interp", required=True, type=input_file, help="fdiff interpolate output")
     f = add("tsweep", "segmentation scores against t (appendix)")
-    f.add_argument("--csv", required=True, type=Path, help="fdiff tsweep output")
+    f.add_argument("--csv", required=True, type=input_file, help="fdiff tsweep output")
     f = add("loss", "training-loss curves")
     f.add_argument("--run", type=_key_path, action="append", required=True,
                    metavar="LABEL=METRICS.csv", help="a run's metrics.csv; repeatable")  # fmt: skip
-    f.add_argument("--smooth", type=int, default=20, help="rolling mean over logged points")
+    f.add_argument("--smooth", type=COUNT, default=20, help="rolling mean over logged points")
 
 
 def cmd_figure(args) -> int:
@@ -162,8 +169,8 @@ def cmd_table(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
+    from fdiff.device import resolve_device
     from fdiff.interpolate import InterpolationRequest, interpolate_to_h5
-    from fdiff.train import resolve_device
 
     req = InterpolationRequest(
         model=args.model,

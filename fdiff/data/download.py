@@ -1,4 +1,4 @@
-"""Resumable, checksum-verified downloads (urllib, streamed, with a tqdm progress bar).
+"""Resumable, checksum-verified downloads (urllib, streamed, with progress (fdiff.progress)).
 
 :func:`fetch` downloads a URL to ``NAME.part`` beside the target, resuming an earlier partial
 download with an HTTP ``Range`` request (and starting over when the server ignores it),
@@ -22,13 +22,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
-
 from fdiff import __version__
 from fdiff.data.archives import extract
 from fdiff.data.registry import DatasetSource, Registry, RemoteFile
 from fdiff.errors import FdiffError
 from fdiff.io import write_json
+from fdiff.progress import progress as pbar
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,7 @@ def fetch(url: str, dest: Path, f: RemoteFile, progress: bool = True) -> str:
             got = 0
             with (
                 open(part, "ab" if offset else "wb") as out,
-                tqdm(
+                pbar(
                     total=total,
                     initial=offset,
                     unit="B",

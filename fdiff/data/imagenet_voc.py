@@ -142,7 +142,7 @@ def condition_labels(data: str | Path, split: str, how: str) -> np.ndarray | Non
     import h5py
 
     if how not in CONDITIONS:
-        raise FdiffError(f"--condition {how!r}: expected one of {', '.join(CONDITIONS)}")
+        raise FdiffError(f"{how!r}: expected one of {', '.join(CONDITIONS)}", arg="condition")
     if how == "labels":
         return None
     with h5py.File(data, "r") as f:
@@ -151,10 +151,14 @@ def condition_labels(data: str | Path, split: str, how: str) -> np.ndarray | Non
         g = f[split]
         if how == "voc-masks":
             if "masks" not in g:
-                raise FdiffError(f"{data}: /{split}/masks missing; --condition voc-masks needs it")
+                raise FdiffError(
+                    f"{data}: /{split}/masks missing; voc-masks needs it", arg="condition"
+                )
             ignore = f.attrs.get("ignore_index")
             return voc_condition(g["masks"][()], None if ignore is None else int(ignore))
         if "names" not in g:
-            raise FdiffError(f"{data}: /{split}/names missing; --condition davis-names needs them")
+            raise FdiffError(
+                f"{data}: /{split}/names missing; davis-names needs them", arg="condition"
+            )
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in g["names"][()]]
         return davis_condition(names)

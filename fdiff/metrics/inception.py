@@ -38,10 +38,10 @@ from torch_fidelity.feature_extractor_inceptionv3 import (
     InceptionE_1,
     InceptionE_2,
 )
-from tqdm import tqdm
 
 from fdiff.errors import FdiffError
 from fdiff.io import atomic_path
+from fdiff.progress import progress as pbar
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ def fetch_inception(
         with urllib.request.urlopen(url, timeout=timeout) as r, atomic_path(dest) as tmp:
             total = int(r.headers.get("Content-Length") or 0) or None
             h = hashlib.sha256()
-            with open(tmp, "wb") as f, tqdm(total=total, unit="B", unit_scale=True) as bar:
+            with open(tmp, "wb") as f, pbar(total=total, unit="B", unit_scale=True) as bar:
                 for chunk in iter(lambda: r.read(1 << 20), b""):
                     f.write(chunk)
                     h.update(chunk)

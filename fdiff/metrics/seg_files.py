@@ -149,7 +149,9 @@ class _Loaded:
 
 def _load(req: EvalRequest) -> _Loaded:
     if req.protocol not in PROTOCOLS:
-        raise FdiffError(f"--protocol {req.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        raise FdiffError(
+            f"{req.protocol!r}: expected one of {', '.join(PROTOCOLS)}", arg="protocol"
+        )
     pred = read_prediction(req.pred, against=(req.data, req.split))
     truth = read_truth(req.data, req.split)
     k = pred.num_regions
@@ -187,8 +189,9 @@ def evaluate_per_class(req: EvalRequest) -> list[tuple[int, MultiClassSegResult]
     """
     if not req.multiclass:
         raise FdiffError(
-            f"{req.pred}: --per-class needs --multiclass (scores per class come from the "
-            "Hungarian matching of regions to classes)"
+            f"{req.pred}: scores per class need multi-class scoring (they come from the "
+            "Hungarian matching of regions to classes)",
+            arg="per_class",
         )
     ld = _load(req)
     k, c, ignore = ld.protocol.num_regions, ld.truth.num_classes, ld.truth.ignore_index

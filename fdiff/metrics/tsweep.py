@@ -45,7 +45,9 @@ def run_sweep(model_path: str | Path, data: str | Path, cfg: SweepConfig) -> lis
     from fdiff.segmentation import check_segmentable, segment_split, split_resolution
 
     if cfg.protocol not in PROTOCOLS:
-        raise FdiffError(f"--protocol {cfg.protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        raise FdiffError(
+            f"{cfg.protocol!r}: expected one of {', '.join(PROTOCOLS)}", arg="protocol"
+        )
     model, diffusion = load_model(model_path, cfg.device)
     check_segmentable(model, split_resolution(data, cfg.split), False, model_path, data)
     fixed = cfg.protocol == "fixed"

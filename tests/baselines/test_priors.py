@@ -131,9 +131,9 @@ def test_kmeans_rgb_verb_is_perfect_on_two_colour_images(tmp_path, data, protoco
 
 
 def test_bad_arguments_name_the_value(data, tmp_path):
-    with pytest.raises(FdiffError, match="--k 1"):
+    with pytest.raises(FdiffError, match="k: 1: expected 2 <= K"):
         prior_masks(data, "test", PriorConfig("kmeans-rgb", clusters=1))
-    with pytest.raises(FdiffError, match="--kind 'box'"):
+    with pytest.raises(FdiffError, match="kind: 'box'"):
         prior_masks(data, "test", PriorConfig("box"))
     with pytest.raises(FdiffError, match="no split 'val'"):
         prior_masks(data, "val", PriorConfig("disc"))

@@ -4,7 +4,7 @@ conftest.py)."""
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import hashlib
 import io
 import json
@@ -19,8 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fdiff.cli import data as data_cli
-from fdiff.errors import FdiffError
+from fdiff.cli import main
 
 torch.set_num_threads(1)
 
@@ -182,14 +181,18 @@ def write_celebamask(
 
 
 def run(*argv: str) -> tuple[int, str]:
-    """Run a data verb in-process as ``fdiff`` does; return (exit status, error line)."""
-    parser = argparse.ArgumentParser(prog="fdiff")
-    data_cli.register(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args([str(a) for a in argv])
-    try:
-        return int(args.func(args) or 0), ""
-    except FdiffError as e:
-        return 2, str(e)
+    """Run a data verb in-process through ``fdiff``'s own entry point; return (exit status,
+    its error line, or nothing; progress bars are left out)."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as e:  # argparse refused an argument
+            rc = e.code
+    errors = [
+        ln.split(": error: ", 1)[1] for ln in err.getvalue().splitlines() if ": error: " in ln
+    ]
+    return int(rc), "\n".join(errors)
 
 
 def no_temp_files(folder: Path) -> bool:

@@ -94,5 +94,5 @@ def test_fixed_rows_use_one_matching_and_count_only_present_classes(voc_like, tm
 
 def test_per_class_needs_multiclass(voc_like):
     data, seg = voc_like
-    with pytest.raises(FdiffError, match="--per-class needs --multiclass"):
+    with pytest.raises(FdiffError, match="scores per class need multi-class scoring"):
         evaluate_per_class(EvalRequest(seg, data, "val", per_class=True))

@@ -255,6 +255,12 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factor
     for name in ("segmentation-shapes-16-shapes", "generation-shapes-16", "tsweep-shapes-16-shapes",
                  "interpolation-shapes-16", "loss-curves"):  # fmt: skip
         assert (results / "figures" / f"{name}.png").stat().st_size > 0
+    # where every run stood (fdiff status, a report item); training's log has lines, no redraws
+    status = (results / "status.txt").read_text()
+    for arch in ("factorized", "ddpm", "concat"):
+        row = rf"shapes-16 +{arch} +done +3/3 .* complete step=done +yes"
+        assert re.search(row, status), status
+    assert "\r" not in (results / "logs" / "train" / "shapes-16-factorized.log").read_text()
 
     # The report bundles every table and figure with its caption.
     report = tmp_path / "report.zip"
@@ -264,7 +270,7 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factor
 
     names = {n.rsplit("/", 1)[-1] for n in zipfile.ZipFile(report).namelist()}
     assert {f"table{n}.csv" for n in range(1, 8)} <= names
-    assert {"segmentation-shapes-16-shapes.png", "loss-curves.png"} <= names
+    assert {"segmentation-shapes-16-shapes.png", "loss-curves.png", "status.txt"} <= names
 
     # Rerunning after it finished does nothing.
     r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)

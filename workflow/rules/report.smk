@@ -18,6 +18,8 @@
 #   table7: VOC zero-shot accuracy and mIoU per class of ours (seg/{data}-{protocol}-classes.csv
 #       of the evaluation's first protocol when it sets per_class, else the overall CSV).
 
+import os
+
 
 include: "report_inputs.smk"
 
@@ -262,3 +264,26 @@ rule figure_loss:
         runs=input_args(loss_pairs(), "--run"),
     shell:
         "fdiff figure loss {params.runs} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
+
+
+rule plan_status:
+    # Where every run stood once the last model was written (`fdiff status`): steps, final
+    # loss, attempts and preemptions of each training, shards, tables.
+    input:
+        model_files(),
+    output:
+        report(
+            f"{R}/status.txt",
+            caption="../report/status.rst",
+            category="Training",
+        ),
+    log:
+        f"{R}/logs/status.log",
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        **FIG_RESOURCES,
+    params:
+        results=lambda w, output: os.path.dirname(output[0]),  # RESULTS/status.txt
+    shell:
+        "fdiff status {params.results:q} > {output:q} 2> {log:q}"

@@ -52,7 +52,7 @@ def prepare(
     opts = opts or PrepareOptions()
     raw = Path(raw)
     if res < 8:
-        raise FdiffError(f"--res {res} is too small (expected >= 8)")
+        raise FdiffError(f"{res} px is too small (expected >= 8)", arg="res")
     if not raw.is_dir():
         raise FdiffError(f"{raw}: raw directory not found (run `fdiff download {name}` first)")
     if name == "flowers":

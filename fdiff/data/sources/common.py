@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from fdiff.data.hdf5 import DatasetAttrs, open_writer
 from fdiff.data.preprocess import (
@@ -30,6 +29,7 @@ from fdiff.data.preprocess import (
     resize_mask,
 )
 from fdiff.errors import FdiffError
+from fdiff.progress import progress as pbar
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def run_plan(plan: Plan, res: int, out: str | Path, workers: int = 0) -> dict[st
             for split, items in plan.splits.items():
                 w.create_split(split, len(items), masks=has_masks, labels=plan.labels, names=True)
                 results = pool.imap(load, items, chunksize=16) if pool else map(load, items)
-                bar = tqdm(total=len(items), desc=f"{plan.dataset} {split}", unit="img")
+                bar = pbar(total=len(items), desc=f"{plan.dataset} {split}", unit="img")
                 with bar:
                     for start in range(0, len(items), BATCH):
                         chunk = items[start : start + BATCH]

@@ -15,11 +15,10 @@ import json
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
-
 from fdiff.data.download import file_digests
 from fdiff.data.sources.common import Item, Plan, list_images
 from fdiff.errors import FdiffError
+from fdiff.progress import progress as pbar
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def plan(raw: Path, res: int, num_train: int = NUM_TRAIN) -> Plan:
             raise FdiffError(f"{meta_path}: not valid JSON: {e}") from None
         sources[JSON_NAME] = f"md5:{file_digests(meta_path)['md5']}"
         splits: dict[str, list[Item]] = {"train": [], "val": []}
-        for p in tqdm(files, desc="ffhq md5", unit="file"):
+        for p in pbar(files, desc="ffhq md5", unit="file"):
             entry = meta.get(str(int(p.stem)))
             if entry is None or kind not in entry:
                 raise FdiffError(f"{meta_path}: no entry {kind!r} for image id {int(p.stem)} ({p})")

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from fdiff.data.hdf5 import DatasetAttrs, open_writer
 from fdiff.data.preprocess import PREPROCESSING, open_image, resize_image
 from fdiff.data.sources.common import IMAGE_EXTENSIONS, Item, Plan, require
 from fdiff.errors import FdiffError
+from fdiff.progress import progress as pbar
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def plan(raw: Path) -> Plan:
         if not folder.is_dir():
             continue
         items = []
-        for w in tqdm(_class_dirs(folder), desc=f"scan {split}", unit="class"):
+        for w in pbar(_class_dirs(folder), desc=f"scan {split}", unit="class"):
             if w not in index:
                 raise FdiffError(f"{folder / w}: class folder not among the train classes")
             items += [Item(p, label=index[w], name=f"{w}/{p.name}") for p in _files(folder / w)]
@@ -149,7 +149,7 @@ def prepare_npz(raw: Path, res: int, out: Path, wnids_file: Path | None = None) 
                     sizes.append(len(z["labels"]))
             w.create_split(split, sum(sizes), labels=True)
             start = 0
-            for p in tqdm(paths, desc=f"imagenet {split}", unit="file"):
+            for p in pbar(paths, desc=f"imagenet {split}", unit="file"):
                 with np.load(p) as z:
                     data, labels = z["data"], np.asarray(z["labels"], np.int64) - 1
                 if remap is not None:
@@ -182,7 +182,7 @@ def pixel_plan(
     train (disjoint; see the module docstring)."""
     if per_class < 1 or train_per_class < 0:
         raise FdiffError(
-            f"--per-class {per_class} / --train-per-class {train_per_class}: expected >= 1 / >= 0"
+            f"per_class {per_class} / train_per_class {train_per_class}: expected >= 1 / >= 0"
         )
     masks = require(raw / "masks", "Pixel-ImageNet masks/<wnid>/<image>.png")
     images = require(raw / "images", "ImageNet train images/<wnid>/<image>.JPEG")
@@ -209,8 +209,9 @@ def pixel_plan(
         raise FdiffError(f"{masks}: no masks found (expected masks/<wnid>/<image>.png)")
     if train_per_class and not splits["train"]:
         raise FdiffError(
-            f"{masks}: no class has more than --per-class {per_class} masks, so the train split "
-            "(fixed protocol, K-means, supervised U-Net) would be empty: lower --per-class"
+            f"{masks}: no class has more than {per_class} masks, so the train split "
+            "(fixed protocol, K-means, supervised U-Net) would be empty: take fewer per class",
+            arg="per_class",
         )
     return Plan(
         dataset="pixel-imagenet",
