@@ -49,15 +49,9 @@ rule all:
 
 
 rule ablations:
-    # The decoding ablations (Table 6): their models, metrics and the table.
+    # The decoding ablations: their models and Table 6, which compares them.
     input:
-        model_files(ablations=True),
-        [
-            f
-            for name in EXPERIMENTS
-            for f in eval_files(name, EXPERIMENTS[name]["ablations"])
-        ],
-        f"{R}/tables/table6.csv",
+        ablation_targets(),
 
 
 rule figures:

@@ -11,10 +11,16 @@ these; nothing else spells their names or formats.
   ``.complete``           the last attempt finished
   ``.failed``             the exit status of an attempt that failed for another reason
   ``.inputs``             the fingerprint of the inputs the checkpoints were trained on
-  ``attempts.log``        one line per attempt: ``attempt=N host=H job=J VERDICT step=S``
+  ``attempts.log``        one line per attempt: ``attempt=N host=H job=J VERDICT step=S``;
+                          N counts the attempts of the current run (1: a new run, a new
+                          Snakemake invocation, or new inputs), so that retries are counted
+                          across SLURM requeues, which Snakemake's attempt number does not see
   ``tensorboard/``        TensorBoard event files of every attempt (fdiff.tblog)
   ``samples/``            training's periodic sample grids (``step_NNNNNNN.png``); the sample
                           shards' parts while they are drawn
+  ``superseded/WHEN-FP/`` the checkpoints, metrics, config, event files and attempts of a run
+                          whose inputs then changed (FP: the first 12 characters of its
+                          ``.inputs``)
 """
 
 from __future__ import annotations
@@ -34,6 +40,14 @@ MODEL = "model.pt"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
+LAST_CHECKPOINT = "checkpoints/last.pt"
+TRAINED_CONFIG = "config.yaml"  # the config fdiff train ran with (written by training)
+SUPERSEDED = "superseded"
+# what belongs to one run of one set of inputs: moved aside together when the inputs change
+RUN_STATE = (
+    CHECKPOINTS, METRICS, TRAINED_CONFIG, TENSORBOARD, ATTEMPTS, COMPLETE, FAILED, PREEMPTED,
+    INPUTS,
+)  # fmt: skip
 
 VERDICTS = ("complete", "preempted", "failed")
 _LINE = re.compile(
@@ -104,3 +118,41 @@ def read_preempted(run_dir: str | Path) -> int | None:
         return int((Path(run_dir) / PREEMPTED).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
+
+
+def last_attempt(run_dir: str | Path) -> Attempt | None:
+    """The last line of RUN_DIR/attempts.log, or None."""
+    attempts = read_attempts(run_dir)
+    return attempts[-1] if attempts else None
+
+
+def read_failed(run_dir: str | Path) -> str | None:
+    """The exit status in RUN_DIR/.failed, or None when the last attempt did not fail."""
+    try:
+        return (Path(run_dir) / FAILED).read_text().strip() or "?"
+    except FileNotFoundError:
+        return None
+
+
+def inputs_fingerprint(config: str | Path, data: str | Path) -> str:
+    """What ``.inputs`` holds: the sha256 of the run config, then the data file's size and
+    mtime in whole seconds (the format the train rule's shell wrote, so that runs finished
+    before fdiff took the attempt logic over are recognised as the same inputs)."""
+    import hashlib
+
+    sha = hashlib.sha256(Path(config).read_bytes()).hexdigest()
+    st = Path(data).stat()
+    return f"{sha} {st.st_size} {int(st.st_mtime)}"
+
+
+def read_inputs(run_dir: str | Path) -> str | None:
+    """The fingerprint in RUN_DIR/.inputs, or None."""
+    try:
+        return (Path(run_dir) / INPUTS).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def superseded_name(fingerprint: str, when: str) -> str:
+    """The folder (under RUN_DIR/superseded) of a run whose inputs changed: ``WHEN-FP``."""
+    return f"{when}-{fingerprint.split()[0][:12] if fingerprint else 'unknown'}"

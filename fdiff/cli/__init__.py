@@ -18,7 +18,7 @@ from fdiff.errors import FdiffError
 
 # Verb groups, one module each (fdiff/cli/<name>.py). A module that is missing is skipped so
 # that the package stays importable while a group is being written.
-VERB_MODULES = ["core", "data", "evaluate", "baselines", "report", "bench", "status"]
+VERB_MODULES = ["core", "data", "evaluate", "baselines", "report", "bench", "status", "attempt"]
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -9,6 +9,7 @@ every table cell the paper fills with a number of its own holds a computed numbe
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from datahelp import start_server  # noqa: E402
 from latexdoc import compile_tables  # noqa: E402
 from miniatures import build_all  # noqa: E402
 from snakerun import job_stats, snakemake  # noqa: E402
+from upgrade import MODEL_RULES, planned_jobs, upgraded_copy  # noqa: E402
 
 from fdiff.rehearsal import load_paper_config, rehearsal_config  # noqa: E402
 
@@ -83,7 +85,7 @@ def rehearsal(tmp_path_factory):
     text = log.read_text()
     print(f"rehearsal: {wall:.0f} s wall, log {log}")
     return {"rc": r.returncode, "log": text, "wall": wall, "results": results, "cfg": cfg,
-            "paper": paper}  # fmt: skip
+            "paper": paper, "config": tmp / "rehearsal.yaml"}  # fmt: skip
 
 
 def test_rehearsal_runs_every_rule_of_the_paper_plan(rehearsal, paper_rules):
@@ -149,3 +151,53 @@ def test_rehearsal_tables_compile_in_one_document(rehearsal, tmp_path):
     """The LaTeX the rehearsal wrote (Tables 1-7), dropped as it is into one article."""
     tables = rehearsal["results"] / "tables"
     compile_tables([(tables / f"table{n}.tex").read_text() for n in range(1, 8)], tmp_path)
+
+
+def test_second_act_reruns_only_what_changed(rehearsal, tmp_path):
+    """After `snakemake all`, the weeks that follow (dry runs with the workflow profile that the
+    README's commands load): a text-only upgrade plans no job that runs a model; a recipe
+    change of one experiment plans that model's training and its dependants only; a model's
+    deleted sample set, asked for again, plans its shards and their dependants only (the shards
+    are temporary: after a run, deleting the gathered set is deleting every shard; a deleted
+    intermediate file whose readers are up to date is not needed, and plans nothing)."""
+    assert rehearsal["rc"] == 0, "the first act failed"
+    import yaml
+
+    def dry(*args, config=rehearsal["config"]):
+        r = snakemake("-n", "all", *args, "--cores", "1", "--configfile", str(config),
+                      timeout=600)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        jobs = planned_jobs(r.stdout)
+        print(f"{args or config.name}: {job_stats(r.stdout + r.stderr) if jobs else 'nothing'}")
+        return [(rule, wc) for rule, wc in jobs if rule in MODEL_RULES]
+
+    snakefile, changed = upgraded_copy(tmp_path / "upgraded")
+    assert changed >= 30
+    assert dry("--snakefile", str(snakefile)) == []
+
+    cfg = copy.deepcopy(rehearsal["cfg"])
+    name, exp = next((n, e) for n, e in cfg["experiments"].items() if e["ablations"])
+    arch = exp["ablations"][0]
+    over = exp.setdefault("arch_overrides", {}).setdefault(arch, {})
+    over.setdefault("train", {})["lr"] = 1.234e-4
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    model = f"dataset={exp['dataset']}, res={exp['res']}, arch={arch}"
+    jobs = dry(config=tmp_path / "recipe.yaml")
+    assert [wc for rule, wc in jobs if rule == "train"] == [model], jobs
+    assert all(wc.startswith(model) for _, wc in jobs), jobs
+
+    sampled = next(n for n, e in cfg["experiments"].items() if e["fid"])
+    samples = rehearsal["results"] / sampled / "factorized" / "samples.h5"
+    kept = samples.with_name("samples.h5.kept")
+    samples.rename(kept)
+    try:
+        # not needed again while what read it is up to date (as the temporary shards)
+        assert dry() == []
+        jobs = dry(str(samples))  # asked for: its shards and their dependants
+    finally:
+        kept.rename(samples)
+    e = cfg["experiments"][sampled]
+    model = f"dataset={e['dataset']}, res={e['res']}, arch=factorized"
+    assert [rule for rule, _ in jobs if rule == "sample_shard"], jobs
+    assert all(wc.startswith(model) for _, wc in jobs), jobs
+    assert "train" not in {rule for rule, _ in jobs}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from snakerun import DEMO_ARGS, job_stats, snakemake
+from upgrade import MODEL_RULES, planned_jobs, upgraded_copy
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = Path(__file__).with_name("demo_small.yaml")
@@ -279,6 +280,15 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factor
     r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]
 
+    # Nor after a text-only upgrade: every rule's command text changed (the workflow profile's
+    # rerun triggers, docs/workflow.md "What reruns a job").
+    snakefile, changed = upgraded_copy(tmp_path / "upgraded")
+    assert changed >= 30
+    r = snakemake("-n", "all", "--snakefile", str(snakefile), "--configfile", str(cfg), timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not {rule for rule, _ in planned_jobs(r.stdout)} & MODEL_RULES, r.stdout[-3000:]
+    assert "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]
+
     # Changing one ablation's config reruns that chain only (and the tables that read it).
     mtimes = {a: (run / a / "model.pt").stat().st_mtime_ns for a in ("factorized", "ddpm")}
     cfg.write_text(
@@ -307,6 +317,27 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factor
     assert "train: attempt 1" in log
     r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)
     assert "Nothing to be done" in r.stdout + r.stderr
+
+    # A finished training asked for again (its model.pt deleted) gets model.pt back from its
+    # final checkpoint: nothing is trained, the weights are those it had.
+    from fdiff import checkpoint as ckpt
+
+    trained = ckpt.load(run / "ddpm" / "model.pt", ckpt.MODEL_FORMAT)
+    (run / "ddpm" / "model.pt").unlink()
+    r = snakemake("-n", "all", "--configfile", str(cfg), timeout=120)
+    planned = planned_jobs(r.stdout)
+    assert [wc for rule, wc in planned if rule == "train"] == [
+        "dataset=shapes, res=16, arch=ddpm"
+    ], r.stdout[-3000:]
+    for rule, wc in planned:
+        assert rule not in MODEL_RULES or "arch=ddpm" in wc, (rule, wc)
+    r = snakemake("all", "--cores", "2", "--configfile", str(cfg), timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    log = (results / "logs" / "train" / "shapes-16-ddpm.log").read_text()
+    assert "reinstated model.pt from the final checkpoint (step 3)" in log, log[-2000:]
+    again = ckpt.load(run / "ddpm" / "model.pt", ckpt.MODEL_FORMAT)
+    assert again["step"] == trained["step"] == 3
+    assert all(v.equal(again["state_dict"][k]) for k, v in trained["state_dict"].items())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -333,19 +333,32 @@ def model_files(names=None, ablations=False):
     return out
 
 
-def eval_files(name, archs=None):
-    """Every metric file of one experiment (for its archs, or the given ones)."""
+def eval_files(name, archs=None, data=None):
+    """Every metric file of one experiment (for its archs, or the given ones): its models'
+    and its baselines'. `data`: only those that read no dataset but `data`."""
+    return model_eval_files(name, archs, data) + baseline_files(name, data)
+
+
+def _evaluations(name, data):
+    evs = EXPERIMENTS[name]["evaluations"]
+    return [ev for ev in evs if data is None or ev["data"] == data]
+
+
+def model_eval_files(name, archs=None, data=None):
+    """The metric files of the experiment's models (all of them, or `archs`); `data`: only
+    those that read no other dataset (FID reads the training set, consistency the
+    experiment's `consistency` set, a segmentation its evaluation's)."""
     exp = EXPERIMENTS[name]
     archs = seg_archs(name) if archs is None else archs
-    res = exp["res"]
     out = []
     for arch in archs:
         rd = run_dir(name, arch)
-        if exp["fid"] and arch != PRETRAINED:
+        sampled = arch != PRETRAINED
+        if exp["fid"] and sampled and data in (None, exp["dataset"]):
             out.append(f"{rd}/fid.json")
-        if exp["consistency"] and arch != PRETRAINED:
+        if exp["consistency"] and sampled and data in (None, exp["consistency"]):
             out.append(f"{rd}/consistency.json")
-        for ev in exp["evaluations"]:
+        for ev in _evaluations(name, data):
             d = ev["data"]
             if arch in FACTORIZED_ARCHS:
                 out += [f"{rd}/seg/{d}-{p}.csv" for p in ev["protocols"]]
@@ -355,7 +368,14 @@ def eval_files(name, archs=None):
                     out += [f"{rd}/seg/{d}-{p}-classes.csv" for p in ev["protocols"]]
             elif "kmeans" in ev["baselines"]:
                 out += [f"{rd}/seg/{d}-kmeans-{p}.csv" for p in ev["protocols"]]
-    for ev in exp["evaluations"]:
+    return out
+
+
+def baseline_files(name, data=None):
+    """The metric files of the baselines of the experiment's evaluations (on `data` only)."""
+    res = EXPERIMENTS[name]["res"]
+    out = []
+    for ev in _evaluations(name, data):
         d = ev["data"]
         if "grabcut" in ev["baselines"]:
             out += [f"{R}/baselines/{d}-{res}/grabcut-{p}.csv" for p in ev["protocols"]]
@@ -370,11 +390,26 @@ def eval_files(name, archs=None):
 
 
 def dataset_targets(dataset):
+    """A dataset's target: the models trained on it and what is measured on it (their FID and
+    segmentations of it, the baselines on it), never another dataset's preparation: a model's
+    evaluation on another dataset belongs to that table and to `all`."""
     out = []
     for name, exp in EXPERIMENTS.items():
-        if exp["dataset"] == dataset or dataset in eval_datasets(name):
-            out += model_files([name]) + eval_files(name)
+        if exp["dataset"] == dataset:
+            out += model_files([name]) + eval_files(name, data=dataset)
+        else:  # its models need their own training set
+            out += baseline_files(name, data=dataset)
     return sorted(set(out))
+
+
+def ablation_targets():
+    """The `ablations` target: Table 6 and the ablation models it compares (with the
+    ablations of an experiment that Table 6 does not show); nothing else."""
+    return [
+        *model_files(ablations=True),
+        f"{R}/tables/table6.csv",
+        f"{R}/tables/table6.tex",
+    ]
 
 
 # --- evaluation -------------------------------------------------------------------------

@@ -1,23 +1,15 @@
 # Training: one run per experiment and arch, in RUN_DIR = RESULTS/{dataset}-{res}/{arch}.
 #
 # Only RUN_DIR/model.pt (written last by `fdiff train`) is an output, so a failed or killed job
-# loses nothing: RUN_DIR/checkpoints stays, and the next attempt resumes from it. A run whose
-# config or data changed, or that had finished (Snakemake reruns it only when asked to or when
-# an input changed), starts from scratch instead of resuming.
+# loses nothing: RUN_DIR/checkpoints stays, and the next attempt resumes from it.
 #
-# Preemption or failure is told by what fdiff wrote, never by the launcher's exit status
-# (torchrun and srun exit 1 for both): on SIGTERM/SIGUSR1 all ranks stop at one step, rank 0
-# writes the checkpoint and then RUN_DIR/.preempted holding its step. A signal after the last
-# step stops nothing: fdiff writes model.pt all the same (with the marker standing while it
-# writes), so an attempt that ends with model.pt is complete whatever the launcher's status, and
-# one killed during that final write left the marker and a checkpoint at the last step: its
-# retry only writes model.pt. An attempt that ends with the marker is retried (at most
-# launch.retries times); so is one whose shell got a signal but finds no marker (killed before
-# fdiff could checkpoint: the retry resumes from the last checkpoint). One that ends otherwise
-# with a non-zero status writes RUN_DIR/.failed, and the next attempt refuses to run. The shell
-# traps SIGTERM/SIGINT/SIGUSR1: when SLURM signals every process of the step, it waits for
-# training to checkpoint instead of dying first. RUN_DIR/attempts.log keeps one line per
-# attempt (host, verdict, step).
+# Each attempt is `fdiff train-attempt` (fdiff/attempt.py): it runs the launcher, tells
+# complete / preempted at step N / signalled / failed from what training wrote (never from the
+# launcher's exit status), enforces launch.retries (counted in RUN_DIR/attempts.log, so that
+# SLURM requeues count too), reinstates model.pt from the final checkpoint of a finished run on
+# the same inputs, and moves a run whose inputs changed aside (RUN_DIR/superseded/). The shell
+# traps the stop signals because SLURM signals every process of the job: it waits for the
+# attempt, which waits for training to checkpoint.
 #
 # Several nodes (launch.nodes > 1): the SLURM executor's `mpi` resource makes the job step run
 # this shell once, on the first node, where `srun` starts one torchrun per node
@@ -76,75 +68,19 @@ rule train:
         tasks_per_gpu=multinode(lambda w: 0),
     params:
         rundir=lambda w: run_dir(exp_name(w), w.arch),
-        launcher=train_launcher,
-        retries=lambda w: launch(w)["retries"],
-        omp=lambda w: (
-            launch(w)["threads"]
-            if launch(w)["gpus_per_node"] == 0
-            else launch(w)["cpus_per_gpu"]
+        # How a run is launched, threaded and retried does not change what it computes: these
+        # take the job's resources or threads, which makes them derived params, which are no
+        # rerun trigger (docs/workflow.md, "What reruns a job").
+        launcher=lambda w, resources: train_launcher(w),
+        retries=lambda w, resources: launch(w)["retries"],
+        omp=lambda w, threads: (
+            threads if launch(w)["gpus_per_node"] == 0 else launch(w)["cpus_per_gpu"]
         ),
     shell:
-        """
-        rd={params.rundir:q}
-        n={resources.attempt}
-        mkdir -p "$rd"
-        say() {{ echo "train: attempt $n: $*" >>{log:q}; }}
-        fp="$(sha256sum <{input.config:q} | cut -c1-64) $(stat -L -c '%s %Y' {input.data:q})"
-        if [ "$n" -eq 1 ]; then
-            rm -f "$rd/.failed"
-        elif [ -e "$rd/.failed" ]; then
-            say "the previous attempt failed (exit status $(cat "$rd/.failed"), no" \
-                "preemption marker); not retrying"
-            exit 1
-        elif [ "$n" -gt $(({params.retries} + 1)) ]; then
-            say "launch.retries = {params.retries} resubmissions used up; not retrying"
-            exit 1
-        elif [ -e "$rd/.preempted" ]; then
-            say "the previous attempt was preempted at step $(cat "$rd/.preempted"); resuming"
-        else
-            say "the previous attempt left no preemption marker (killed, or signalled before" \
-                "fdiff could checkpoint); resuming from the last checkpoint"
-        fi
-        if [ -e "$rd/.complete" ] || [ "$(cat "$rd/.inputs" 2>/dev/null)" != "$fp" ]; then
-            rm -rf "$rd/checkpoints" "$rd/metrics.csv" "$rd/config.yaml" "$rd/.complete"
-        fi
-        rm -f "$rd/.preempted" {output:q}
-        echo "$fp" >"$rd/.inputs"
-        host="${{SLURMD_NODENAME:-$(hostname)}}"
-        say "on $host (SLURM job ${{SLURM_JOB_ID:-none}})"
-        # a signal to this shell waits until training has checkpointed and exited
-        sig=0
-        trap 'sig=1; say "signal received; waiting for training to checkpoint"' TERM INT USR1
-        rc=0
-        OMP_NUM_THREADS={params.omp} {params.launcher} train --config {input.config:q} \
-            --data {input.data:q} --out "$rd" >>{log:q} 2>&1 || rc=$?
-        trap - TERM INT USR1
-        if [ "$rc" -ne 0 ] && [ -e {output:q} ]; then
-            say "model.pt written: training finished; launcher exit status $rc after the" \
-                "final write (a signal after the last step: torchrun exits 1) ignored"
-            rc=0
-        fi
-        if [ "$rc" -eq 0 ]; then
-            touch "$rd/.complete"
-            verdict="complete step=done"
-        elif [ -e "$rd/.preempted" ]; then
-            verdict="preempted step=$(cat "$rd/.preempted")"
-            say "preempted: checkpoint at step $(cat "$rd/.preempted") saved on the signal" \
-                "(launcher exit status $rc); the retry resumes"
-            rc=75
-        elif [ "$sig" -eq 1 ]; then
-            verdict="preempted step=none"
-            say "signalled, but training left no marker (killed before it could checkpoint;" \
-                "launcher exit status $rc); the retry resumes from the last checkpoint"
-            rc=75
-        else
-            echo "$rc" >"$rd/.failed"
-            verdict="failed step=exit-$rc"
-        fi
-        echo "attempt=$n host=$host job=${{SLURM_JOB_ID:-none}} $verdict" >>"$rd/attempts.log"
-        cp {log:q} {log:q}.attempt-$n # Snakemake empties the log before the next attempt
-        exit "$rc"
-        """
+        "trap : TERM INT USR1; OMP_NUM_THREADS={params.omp} fdiff train-attempt"
+        " --config {input.config:q} --data {input.data:q} --out {params.rundir:q}"
+        " --retries {params.retries} --attempt {resources.attempt} --log {log:q}"
+        " -- {params.launcher} train 2>> {log:q}"
 
 
 rule install_pretrained:
