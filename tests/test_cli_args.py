@@ -193,7 +193,7 @@ ZERO_MEANS_SOMETHING = {
     "seed", "start", "t", "limit", "ref_limit", "fit_limit", "pixels_per_image", "workers",
     "train_per_class", "num_val", "num_test", "warmup", "sample_steps", "data_workers",
     "steps_between", "index", "indices", "classes", "label", "trajectory", "val_fraction",
-    "test_fraction", "margin",
+    "test_fraction", "margin", "retries",
 }  # fmt: skip
 
 

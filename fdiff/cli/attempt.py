@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from fdiff.cli.args import COUNT, NATURAL, input_file, output_dir, output_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -11,17 +12,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train-attempt",
         help="run the training launcher once and record the attempt's verdict (the train rule)",
     )
-    p.add_argument("--config", required=True, type=Path, help="run YAML (RUN_DIR/run.yaml)")
-    p.add_argument("--data", required=True, type=Path, help="dataset HDF5")
-    p.add_argument("--out", required=True, type=Path, help="run directory")
+    p.add_argument("--config", required=True, type=input_file, help="run YAML (RUN_DIR/run.yaml)")
+    p.add_argument("--data", required=True, type=input_file, help="dataset HDF5")
+    p.add_argument("--out", required=True, type=output_dir, help="run directory")
     p.add_argument(
         "--launcher",
         default="fdiff",
         help="what starts `fdiff train` (fdiff, torchrun ..., srun ...)",
     )
-    p.add_argument("--retries", type=int, default=0, help="launch.retries: resubmissions")
-    p.add_argument("--log", required=True, type=Path, help="the job's log (appended)")
-    p.add_argument("--attempt", type=int, default=1, help="Snakemake's attempt number")
+    p.add_argument("--retries", type=NATURAL, default=0, help="launch.retries: resubmissions")
+    p.add_argument("--log", required=True, type=output_file, help="the job's log (appended)")
+    p.add_argument("--attempt", type=COUNT, default=1, help="Snakemake's attempt number")
     p.add_argument(
         "command",
         nargs="+",
