@@ -82,40 +82,30 @@ def input_dir(text: str) -> Path:
     return path
 
 
-def output_file(text: str) -> Path:
-    """A file to write: not a directory, under a directory (or a place one can be made)."""
+def output_path(text: str) -> Path:
+    """A file or a directory to write (``fetch-inception --dest``): nothing above it is a file."""
     path = _nonempty(text)
-    if path.is_dir():
-        raise Bad(f"{path} is a directory: expected a file to write")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise Bad(f"{path}: {parent} is a file, not a directory")
             break
+    return path
+
+
+def output_file(text: str) -> Path:
+    """A file to write: not an existing directory."""
+    path = output_path(text)
+    if path.is_dir():
+        raise Bad(f"{path} is a directory: expected a file to write")
     return path
 
 
 def output_dir(text: str) -> Path:
     """A directory to write into (made if missing): not an existing file."""
-    path = _nonempty(text)
+    path = output_path(text)
     if path.exists() and not path.is_dir():
         raise Bad(f"{path} is a file: expected a directory")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise Bad(f"{path}: {parent} is a file, not a directory")
-            break
-    return path
-
-
-def output_path(text: str) -> Path:
-    """A file or a directory to write (``fetch-inception --dest``)."""
-    path = _nonempty(text)
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise Bad(f"{path}: {parent} is a file, not a directory")
-            break
     return path
 
 
