@@ -266,6 +266,11 @@ rule figure_loss:
         "fdiff figure loss {params.runs} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
 
+# fdiff status reads a few small files: on the login node, not through the queue
+localrules:
+    plan_status,
+
+
 rule plan_status:
     # Where every run stood once the last model was written (`fdiff status`): steps, final
     # loss, attempts and preemptions of each training, shards, tables.
