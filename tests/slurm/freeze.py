@@ -48,14 +48,15 @@ def _argv(pid: str) -> list[str]:
 
 def training_pids(run: Path) -> list[int]:
     """The ranks of `fdiff train --out RUN` (torchrun's workers and their DataLoader workers),
-    not torchrun itself, nor the shells whose command text names the run."""
+    not torchrun itself, nor `fdiff train-attempt`, nor the shells whose command text names
+    the run."""
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         argv = _argv(pid)
         if len(argv) < 3 or not Path(argv[0]).name.startswith("python"):
             continue
-        if any(Path(a).name == "torchrun" for a in argv[1:3]):
-            continue
+        if any(Path(a).name == "torchrun" for a in argv[1:3]) or "train-attempt" in argv:
+            continue  # the launcher, and the rule's attempt verb that waits for it
         if "train" in argv and "--out" in argv and str(run) in argv:
             out.append(int(pid))
     return out
