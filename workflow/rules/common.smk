@@ -6,6 +6,7 @@ import json
 import shlex
 
 from fdiff.config import ARCH_VARIANTS as MODEL_ARCH_VARIANTS
+from fdiff.jobsize import GpuThroughput, forward_gflop
 
 R = config["results"]
 
@@ -465,6 +466,27 @@ GPU_RESOURCES = dict(
     mem_mb=GPU_RES["mem_mb"],
     runtime=GPU_RES["runtime"],
 )
+GPU_THROUGHPUT = GpuThroughput(
+    GPU_RES["tflops"], GPU_RES["safety"], GPU_RES["min_runtime"]
+)
+
+
+def gpu_model_resources(forwards, arch=None):
+    """GPU_RESOURCES of a job that runs the model {dataset}-{res}/{arch} (or `arch`)
+    forwards(w) times (images x steps): its runtime from the model's FLOPs (fdiff.jobsize,
+    docs/workflow.md). A shipped model is costed as the factorized model it is."""
+
+    def runtime(w):
+        name = arch or w.arch
+        model = run_config(exp_name(w), name)["model"] if name != PRETRAINED else {}
+        model = model or experiment(w)["model"]
+        name = "factorized" if name == PRETRAINED else name
+        gflop = forward_gflop(model.get("preset"), name, model.get("num_regions", 3))
+        return GPU_THROUGHPUT.minutes(forwards(w), gflop)
+
+    return {**GPU_RESOURCES, "runtime": runtime}
+
+
 CPU_RESOURCES = dict(mem_mb=CPU_RES["mem_mb"], runtime=CPU_RES["runtime"])
 
 RD = f"{R}/{{dataset}}-{{res}}/{{arch}}"
