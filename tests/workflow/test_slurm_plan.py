@@ -12,6 +12,7 @@ GPU type set in the profile's way, `--config gpu_model=...`): what each SLURM jo
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -99,3 +100,23 @@ def test_gpu_runtimes_follow_the_work(slurm_plan):
     assert shards["cub", "128", "factorized", str(last)] < shards["cub", "128", "factorized", "0"]
     # the model's cost counts: the DDPM baseline's shard is cheaper than the factorized one's
     assert shards["cub", "128", "ddpm", "0"] < shards["cub", "128", "factorized", "0"]
+
+
+def test_cancel_preemption_is_refused_before_planning(tmp_path):
+    # The SLURM that answers here is a stand-in `scontrol` printing the fixture's captured
+    # partitions with `gpu` under PreemptMode=CANCEL (tests/slurm has the real cluster in that
+    # mode); the jobs' partitions come from the slurm profile.
+    plain = (REPO / "tests/slurm/scontrol-partition-plain.txt").read_text()
+    cancel = re.sub(r"^(PartitionName=gpu .*)PreemptMode=OFF", r"\1PreemptMode=CANCEL", plain,
+                    flags=re.M)  # fmt: skip
+    (tmp_path / "partitions.txt").write_text(cancel)
+    scontrol = tmp_path / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\ncat "{tmp_path / "partitions.txt"}"\n')
+    scontrol.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    r = snakemake("-n", "all", "--profile", str(REPO / "workflow/profiles/slurm"), env=env,
+                  timeout=300)  # fmt: skip
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "Job stats" not in out, out[-3000:]
+    lines = [ln for ln in out.splitlines() if "PreemptMode=CANCEL" in ln]
+    assert len(lines) == 1 and "partition 'gpu'" in lines[0] and "REQUEUE" in lines[0], out

@@ -508,6 +508,33 @@ def consistency_inputs(w):
 _check_config()
 
 
+def _slurm_partitions():
+    """The partitions the SLURM profile sends jobs to (None: the cluster's default, for the
+    rules it names none for); [] when no resource names a partition (not the SLURM profile).
+    """
+    rs = workflow.resource_settings
+    named = []
+    for res in [rs.default_resources, *rs.overwrite_resources.values()]:
+        value = res.get("slurm_partition") if res else None
+        value = getattr(value, "raw", value)
+        if isinstance(value, str) and value:
+            named.append(value)
+    default = rs.default_resources and rs.default_resources.get("slurm_partition")
+    return named + ([None] if named and not default else [])
+
+
+# A preemption mode the jobs cannot survive is refused before anything is submitted, by the
+# main Snakemake only (fdiff.slurm_preempt; no scontrol or no controller: no check).
+if workflow.is_main_process:
+    from fdiff.errors import FdiffError
+    from fdiff.slurm_preempt import check_partitions
+
+    try:
+        check_partitions(_slurm_partitions())
+    except FdiffError as e:  # one line naming the partition and mode
+        raise ValueError(str(e)) from None
+
+
 def supervised_args(w):
     """Preset, steps and batch of the supervised U-Net at the wildcard's resolution."""
     sup = config["supervised"]
