@@ -1,0 +1,46 @@
+"""A preemption mode fdiff cannot support, on the real two-node cluster: with the fixture's
+`gpu` partition under PreemptType=preempt/partition_prio and PreemptMode=CANCEL, the paper
+plan through the slurm profile (a dry run) stops while it is parsed, with one line naming
+the partition and the mode, before anything is submitted (fdiff.slurm_preempt)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from snakerun import REPO, snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+CLUSTER = Path(__file__).resolve().parent / "cluster.sh"
+
+
+def _cluster(action: str, **env: str) -> None:
+    r = subprocess.run(["bash", str(CLUSTER), action], capture_output=True, text=True,
+                       env=dict(os.environ, **env), timeout=240)  # fmt: skip
+    assert r.returncode == 0, f"cluster.sh {action} failed:\n{r.stdout}\n{r.stderr}"
+
+
+@pytest.fixture
+def cancel_cluster(slurm_cluster):
+    # `start` reuses a running cluster: restart it in CANCEL mode, and plain again after
+    _cluster("stop")
+    _cluster("start", FDIFF_SLURM_PREEMPT="CANCEL")
+    yield
+    _cluster("stop")
+    _cluster("start", FDIFF_SLURM_PREEMPT="")
+
+
+def test_cancel_partition_refused_before_submission(cancel_cluster):
+    parts = subprocess.run(["scontrol", "show", "partition", "gpu", "-o"], capture_output=True,
+                           text=True, timeout=30).stdout  # fmt: skip
+    assert "PreemptMode=CANCEL" in parts, parts
+    # a dry run: the check runs while the workflow is parsed, before any job is planned, so a
+    # real run stops at the same point (and a broken check submits nothing here)
+    r = snakemake("-n", "all", "--profile", str(REPO / "workflow/profiles/slurm"), timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out[-3000:]
+    lines = [ln for ln in out.splitlines() if "PreemptMode=CANCEL" in ln]
+    assert len(lines) == 1 and "partition 'gpu'" in lines[0] and "REQUEUE" in lines[0], out
+    assert "Job stats" not in out, out[-3000:]  # stopped before planning
