@@ -33,21 +33,24 @@ def parse_partitions(text: str) -> dict[str, dict[str, str]]:
 
 
 def refusal(partitions: dict[str, dict[str, str]], names: Iterable[str | None]) -> str | None:
-    """The one-line refusal for the first of `names` (None: the default partition) that
+    """The one-line refusal naming each of `names` (None: the default partition) that
     preempts in a mode fdiff cannot support, or None."""
     default = [p for p, f in partitions.items() if f.get("Default") == "YES"]
+    bad = {}
     for name in dict.fromkeys(names):
         for part in [name] if name else default:
             modes = partitions.get(part, {}).get("PreemptMode", "OFF").upper().split(",")
-            bad = [m for m in modes if m in UNSUPPORTED]
-            if bad:
-                return (
-                    f"SLURM partition {part!r} preempts with PreemptMode={bad[0]}, which fdiff "
-                    "cannot support (a cancelled job is lost and the SLURM executor polls it "
-                    "forever): ask for PreemptMode=REQUEUE there, or use a partition without "
-                    "preemption (PreemptMode=OFF)"
-                )
-    return None
+            for mode in modes:
+                if mode in UNSUPPORTED:
+                    bad[part] = mode
+    if not bad:
+        return None
+    which = ", ".join(f"{p!r} (PreemptMode={m})" for p, m in bad.items())
+    return (
+        f"SLURM partition {which} preempts its jobs by cancelling them, which fdiff cannot "
+        "support (a cancelled job is lost and the SLURM executor polls it forever): ask for "
+        "PreemptMode=REQUEUE there, or use a partition without preemption (PreemptMode=OFF)"
+    )
 
 
 def check_partitions(names: Iterable[str | None]) -> None:

@@ -34,7 +34,14 @@ def test_parse():
 def test_cancel_is_refused_naming_partition_and_mode():
     msg = refusal(parse_partitions(_with_mode("CANCEL")), ["cpu", "gpu"])
     assert msg is not None and "\n" not in msg
-    assert "'gpu'" in msg and "PreemptMode=CANCEL" in msg and "REQUEUE" in msg
+    assert "'gpu' (PreemptMode=CANCEL)" in msg and "'cpu'" not in msg and "REQUEUE" in msg
+
+
+def test_every_refused_partition_is_named():
+    # a cluster-wide PreemptMode=CANCEL: every partition without its own mode shows it
+    text = PLAIN.replace("PreemptMode=OFF", "PreemptMode=CANCEL")
+    msg = refusal(parse_partitions(text), ["cpu", "gpu", "gpu"])
+    assert "'cpu' (PreemptMode=CANCEL), 'gpu' (PreemptMode=CANCEL)" in msg
 
 
 def test_supported_modes_and_other_partitions_pass():

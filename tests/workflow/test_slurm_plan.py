@@ -119,4 +119,5 @@ def test_cancel_preemption_is_refused_before_planning(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "Job stats" not in out, out[-3000:]
     lines = [ln for ln in out.splitlines() if "PreemptMode=CANCEL" in ln]
-    assert len(lines) == 1 and "partition 'gpu'" in lines[0] and "REQUEUE" in lines[0], out
+    assert len(lines) == 1 and "'gpu' (PreemptMode=CANCEL)" in lines[0], out
+    assert "PreemptMode=REQUEUE" in lines[0], out
