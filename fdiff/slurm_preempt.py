@@ -46,10 +46,13 @@ def refusal(partitions: dict[str, dict[str, str]], names: Iterable[str | None]) 
     if not bad:
         return None
     which = ", ".join(f"{p!r} (PreemptMode={m})" for p, m in bad.items())
+    subject = (
+        f"SLURM partitions {which} preempt" if len(bad) > 1 else f"SLURM partition {which} preempts"
+    )
     return (
-        f"SLURM partition {which} preempts its jobs by cancelling them, which fdiff cannot "
-        "support (a cancelled job is lost and the SLURM executor polls it forever): ask for "
-        "PreemptMode=REQUEUE there, or use a partition without preemption (PreemptMode=OFF)"
+        f"{subject} by cancelling jobs, which fdiff cannot support (a cancelled job is lost and "
+        "the SLURM executor polls it forever): ask for PreemptMode=REQUEUE there, or use a "
+        "partition without preemption (PreemptMode=OFF)"
     )
 
 
