@@ -5,34 +5,16 @@ the partition and the mode, before anything is submitted (fdiff.slurm_preempt)."
 
 from __future__ import annotations
 
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 from snakerun import REPO, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
-CLUSTER = Path(__file__).resolve().parent / "cluster.sh"
 
 
-def _cluster(action: str, **env: str) -> None:
-    r = subprocess.run(["bash", str(CLUSTER), action], capture_output=True, text=True,
-                       env=dict(os.environ, **env), timeout=240)  # fmt: skip
-    assert r.returncode == 0, f"cluster.sh {action} failed:\n{r.stdout}\n{r.stderr}"
-
-
-@pytest.fixture
-def cancel_cluster(slurm_cluster):
-    # `start` reuses a running cluster: restart it in CANCEL mode, and plain again after
-    _cluster("stop")
-    _cluster("start", FDIFF_SLURM_PREEMPT="CANCEL")
-    yield
-    _cluster("stop")
-    _cluster("start", FDIFF_SLURM_PREEMPT="")
-
-
-def test_cancel_partition_refused_before_submission(cancel_cluster):
+@pytest.mark.parametrize("preempt_cluster", ["CANCEL"], indirect=True)
+def test_cancel_partition_refused_before_submission(preempt_cluster):
     parts = subprocess.run(["scontrol", "show", "partition", "gpu", "-o"], capture_output=True,
                            text=True, timeout=30).stdout  # fmt: skip
     assert "PreemptMode=CANCEL" in parts, parts

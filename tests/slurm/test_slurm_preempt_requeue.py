@@ -8,89 +8,31 @@ resumes from that checkpoint and finishes; attempts.log counts the preemption.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import threading
 import time
-from pathlib import Path
 
 import pytest
-from freeze import freeze_at, thaw_when_signalled
-from test_slurm_multinode import LAUNCH, TRAIN, _show_job, _watch_jobs
-from workflow_config import shapes16_config
-
-REPO = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
+from test_slurm_multinode import FREEZE_STEP, _show_job, run_two_node_training
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-FREEZE_STEP = 30
+
+def _preempt(job: str) -> dict:
+    """A whole-cluster job on `high`: SLURM preempts the training to start it."""
+    high = subprocess.run(["sbatch", "--parsable", "-p", "high", "-N2", "--exclusive", "-t", "1",
+                           "--wrap", "sleep 5"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    return {"high": high}
 
 
-def _cluster(action: str, **env: str) -> None:
-    r = subprocess.run(["bash", str(HERE / "cluster.sh"), action], capture_output=True,
-                       text=True, env=dict(os.environ, **env), timeout=240)  # fmt: skip
-    assert r.returncode == 0, f"cluster.sh {action} failed:\n{r.stdout}\n{r.stderr}"
-
-
-@pytest.fixture
-def requeue_cluster(slurm_cluster):
-    _cluster("stop")
-    _cluster("start", FDIFF_SLURM_PREEMPT="REQUEUE")
-    yield
-    _cluster("stop")
-    _cluster("start", FDIFF_SLURM_PREEMPT="")
-
-
-def _preempt_at_step(run: Path, records: dict, driven: dict, stop: threading.Event) -> None:
-    """Frozen at FREEZE_STEP, then preempted by a whole-cluster job on `high`."""
-    try:
-        while not records and not stop.is_set():
-            stop.wait(0.2)
-        if stop.is_set():
-            return
-        job = next(iter(records))
-        pids, step = freeze_at(run, FREEZE_STEP, ranks=4, timeout=600, stop=stop)
-        high = subprocess.run(["sbatch", "--parsable", "-p", "high", "-N2", "--exclusive",
-                               "-t", "1", "--wrap", "sleep 5"], capture_output=True,
-                              text=True, check=True).stdout.strip()  # fmt: skip
-        driven.update(job=job, frozen=len(pids), logged=step, high=high)
-        t = time.time()
-        driven["thawed"] = thaw_when_signalled(pids, timeout=180)
-        driven["signal_after_s"] = round(time.time() - t, 1)
-    except Exception as e:  # reported by the test
-        driven["error"] = repr(e)
-
-
-def test_two_nodes_preempted_requeued_resumed(requeue_cluster, tmp_path):
+@pytest.mark.parametrize("preempt_cluster", ["REQUEUE"], indirect=True)
+def test_two_nodes_preempted_requeued_resumed(preempt_cluster, tmp_path):
     t0 = time.time()
-    results = tmp_path / "r"
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(shapes16_config(results, gpu=1, train=TRAIN, launch=LAUNCH))
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
-    subprocess.run(["bash", str(REPO / "workflow/profiles/install.sh")], env=env, check=True)
-    run = results / "shapes-16" / "factorized"
-    cmd = ["timeout", "-s", "INT", "840", "snakemake", str(run / "model.pt"), "--profile",
-           "slurm", "--profile", str(HERE / "profile"), "--configfile", str(cfg)]  # fmt: skip
-    records: dict[str, str] = {}
-    driven: dict = {}
-    stop = threading.Event()
-    threads = [
-        threading.Thread(target=_watch_jobs, args=(records, stop), daemon=True),
-        threading.Thread(target=_preempt_at_step, args=(run, records, driven, stop), daemon=True),
-    ]
-    for th in threads:
-        th.start()
-    with open(tmp_path / "snakemake.log", "w") as log:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    stop.set()
-    for th in threads:
-        th.join()
-    out = (tmp_path / "snakemake.log").read_text()
+    rc, out, records, driven, results, run = run_two_node_training(tmp_path, _preempt)
     print(f"REQUEUE preemption test: {time.time() - t0:.0f} s wall; driven: {driven}")
     assert "error" not in driven, driven
-    assert proc.returncode == 0, out[-4000:]
+    assert rc == 0, out[-4000:]
 
     # SLURM's view: one job, requeued once (the same id ran twice), on 2 nodes
     assert list(records) == [driven["job"]], records
