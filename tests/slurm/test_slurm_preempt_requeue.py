@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 def _preempt(job: str) -> dict:
     """A whole-cluster job on `high`: SLURM preempts the training to start it."""
-    high = subprocess.run(["sbatch", "--parsable", "-p", "high", "-N2", "--exclusive", "-t", "1",
-                           "--wrap", "sleep 5"], capture_output=True, text=True,
-                          check=True).stdout.strip()  # fmt: skip
+    cmd = ["sbatch", "--parsable", "-p", "high", "-N2", "--exclusive", "-t", "1",
+           "-o", "/dev/null", "--wrap", "sleep 5"]  # fmt: skip
+    high = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
     return {"high": high}
 
 
