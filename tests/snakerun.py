@@ -16,11 +16,12 @@ DEMO_ARGS = ("all", "--cores", "2")
 def snakemake(
     *args: str, env=None, timeout: int = 600, log: Path | None = None
 ) -> subprocess.CompletedProcess:
-    """Run snakemake with ``args``; output captured, or written to ``log`` (then under
-    ``env``)."""
+    """Run snakemake with ``args`` under ``env`` (default: this process's); output captured,
+    or written to ``log``."""
     cmd = ["snakemake", "--directory", str(REPO), "--snakefile", str(REPO / "Snakefile"), *args]
     if log is None:
-        return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env,
+                              timeout=timeout)  # fmt: skip
     with open(log, "w") as f:
         return subprocess.run(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, env=env,
                               text=True, timeout=timeout)  # fmt: skip

@@ -90,6 +90,9 @@ preempt_conf() { # the slurm.conf lines of FDIFF_SLURM_PREEMPT
       echo "PreemptType=preempt/partition_prio"
       echo "PreemptMode=$FDIFF_SLURM_PREEMPT"
       echo "PartitionName=high Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF"
+      # A requeued job waits for its credential to expire before it starts again (slurm.conf(5),
+      # AuthInfo cred_expire, default 120 s): 30 s keeps the preemption scenarios short.
+      if [ "$FDIFF_SLURM_PREEMPT" = REQUEUE ]; then echo "AuthInfo=cred_expire=30"; fi
       ;;
     *)
       log "FDIFF_SLURM_PREEMPT=$FDIFF_SLURM_PREEMPT: expected REQUEUE or CANCEL"

@@ -25,3 +25,20 @@ def slurm_cluster():
     assert r.returncode == 0, f"cluster.sh start failed:\n{r.stdout}\n{r.stderr}"
     yield
     subprocess.run(["bash", str(HERE / "cluster.sh"), "stop"], capture_output=True, timeout=120)
+
+
+def _cluster(action: str, **env: str) -> None:
+    r = subprocess.run(["bash", str(HERE / "cluster.sh"), action], capture_output=True,
+                       text=True, env=dict(os.environ, **env), timeout=240)  # fmt: skip
+    assert r.returncode == 0, f"cluster.sh {action} failed:\n{r.stdout}\n{r.stderr}"
+
+
+@pytest.fixture
+def preempt_cluster(request, slurm_cluster):
+    """The cluster restarted with FDIFF_SLURM_PREEMPT=<the test's parameter> (`start` reuses a
+    running cluster), and without preemption again afterwards."""
+    _cluster("stop")
+    _cluster("start", FDIFF_SLURM_PREEMPT=request.param)
+    yield request.param
+    _cluster("stop")
+    _cluster("start", FDIFF_SLURM_PREEMPT="")

@@ -62,8 +62,9 @@ def _watch_jobs(records: dict, stop: threading.Event) -> None:
         stop.wait(0.5)
 
 
-def _time_limit_at_step(run: Path, records: dict, driven: dict, stop: threading.Event) -> None:
-    """The first attempt: frozen at FREEZE_STEP, then ended by its (lowered) time limit."""
+def _drive_at_step(run: Path, records: dict, driven: dict, stop: threading.Event, act) -> None:
+    """The first attempt: frozen at FREEZE_STEP, then `act(job)` makes SLURM stop it (a lowered
+    time limit, a preempting job); what it returns goes into `driven`."""
     try:
         while not records and not stop.is_set():
             stop.wait(0.2)
@@ -71,7 +72,7 @@ def _time_limit_at_step(run: Path, records: dict, driven: dict, stop: threading.
             return
         job = next(iter(records))
         pids, step = freeze_at(run, FREEZE_STEP, ranks=4, timeout=600, stop=stop)
-        driven.update(job=job, frozen=len(pids), logged=step, limit=time_limit_now(job))
+        driven.update(job=job, frozen=len(pids), logged=step, **act(job))
         t = time.time()
         driven["thawed"] = thaw_when_signalled(pids, timeout=180)
         driven["signal_after_s"] = round(time.time() - t, 1)
@@ -79,8 +80,10 @@ def _time_limit_at_step(run: Path, records: dict, driven: dict, stop: threading.
         driven["error"] = repr(e)
 
 
-def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
-    t0 = time.time()
+def run_two_node_training(tmp_path: Path, act):
+    """The train rule of a 2-node x 2-rank run through `snakemake --profile slurm`, stopped
+    once at FREEZE_STEP by `act`: (snakemake's exit status, its log, the SLURM records of the
+    training jobs, what the driver did, the results folder, the run directory)."""
     results = tmp_path / "r"
     cfg = tmp_path / "config.yaml"
     cfg.write_text(shapes16_config(results, gpu=1, train=TRAIN, launch=LAUNCH))
@@ -95,7 +98,7 @@ def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
     threads = [
         threading.Thread(target=_watch_jobs, args=(records, stop), daemon=True),
         threading.Thread(
-            target=_time_limit_at_step, args=(run, records, driven, stop), daemon=True
+            target=_drive_at_step, args=(run, records, driven, stop, act), daemon=True
         ),
     ]
     for th in threads:
@@ -106,9 +109,17 @@ def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
     for th in threads:
         th.join()
     out = (tmp_path / "snakemake.log").read_text()
+    return proc.returncode, out, records, driven, results, run
+
+
+def test_two_nodes_four_ranks_time_limit_resume(slurm_cluster, tmp_path):
+    t0 = time.time()
+    rc, out, records, driven, results, run = run_two_node_training(
+        tmp_path, lambda job: {"limit": time_limit_now(job)}
+    )
     print(f"two-node SLURM test: {time.time() - t0:.0f} s wall; time limit: {driven}")
     assert "error" not in driven, driven
-    assert proc.returncode == 0, out[-4000:]
+    assert rc == 0, out[-4000:]
 
     # What SLURM ran (not Snakemake's log): 2 nodes, 2 GPUs on each, partition gpu, the limit as
     # submitted; the first attempt ended by its time limit, as SLURM records it

@@ -5,11 +5,14 @@ GPU type set in the profile's way, `--config gpu_model=...`): what each SLURM jo
   several nodes `gres=gpu:TYPE:N` (per node, as torchrun starts N ranks on each);
 - no job group: each small CPU job is its own submission, so no request adds up its members'
   and no job waits for inputs of another;
-- no CPU job asks for more than 8 CPUs or 32 GB.
+- no CPU job asks for more than 8 CPUs or 32 GB;
+- a GPU job's wall time follows from its work (fdiff.jobsize): a sample shard at 64 px asks
+  less than one of as many images at 128 px, and no GPU job but training asks for 24 h.
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -28,8 +31,11 @@ def _jobs(out: str) -> list[dict]:
             continue
         res = re.search(r"^\s+resources: (.*)$", block, re.M)
         threads = re.search(r"^\s+threads: (\d+)$", block, re.M)
+        wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
         found.append({
             "rule": m.group(2),
+            "wildcards": dict(kv.split("=", 1) for kv in wildcards.group(1).split(", "))
+            if wildcards else {},
             "local": bool(m.group(1)),
             "resources": dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {},
             "threads": int(threads.group(1)) if threads else 1,
@@ -74,3 +80,44 @@ def test_small_jobs_are_small_submissions(slurm_plan):
     threads = {j["rule"]: j["threads"] for j in _cpu_jobs(r.stdout + r.stderr)}
     assert max(threads.values()) > 1, threads  # the threads are read (prepare asks for 8)
     assert all(t <= MAX_CPUS for t in threads.values()), threads
+
+
+def test_gpu_runtimes_follow_the_work(slurm_plan):
+    gpu_jobs = [j for j in _jobs(slurm_plan)
+                if "gpu" in j["resources"] or "gres" in j["resources"]]  # fmt: skip
+    for j in gpu_jobs:
+        if j["rule"] != "train":
+            assert int(j["resources"]["runtime"]) < 24 * 60, j
+    shards = {
+        (w["dataset"], w["res"], w["arch"], w["shard"]): int(j["resources"]["runtime"])
+        for j in gpu_jobs if j["rule"] == "sample_shard" for w in [j["wildcards"]]
+    }  # fmt: skip
+    # shard 0 holds sample.shard_size images at either resolution
+    for arch in ("factorized", "ddpm"):
+        assert shards["flowers", "64", arch, "0"] < shards["flowers", "128", arch, "0"]
+    # the last shard of 10,000 images holds fewer: it asks for less
+    last = max(int(k[3]) for k in shards)
+    assert shards["cub", "128", "factorized", str(last)] < shards["cub", "128", "factorized", "0"]
+    # the model's cost counts: the DDPM baseline's shard is cheaper than the factorized one's
+    assert shards["cub", "128", "ddpm", "0"] < shards["cub", "128", "factorized", "0"]
+
+
+def test_cancel_preemption_is_refused_before_planning(tmp_path):
+    # The SLURM that answers here is a stand-in `scontrol` printing the fixture's captured
+    # partitions with `gpu` under PreemptMode=CANCEL (tests/slurm has the real cluster in that
+    # mode); the jobs' partitions come from the slurm profile.
+    plain = (REPO / "tests/slurm/scontrol-partition-plain.txt").read_text()
+    cancel = re.sub(r"^(PartitionName=gpu .*)PreemptMode=OFF", r"\1PreemptMode=CANCEL", plain,
+                    flags=re.M)  # fmt: skip
+    (tmp_path / "partitions.txt").write_text(cancel)
+    scontrol = tmp_path / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\ncat "{tmp_path / "partitions.txt"}"\n')
+    scontrol.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    r = snakemake("-n", "all", "--profile", str(REPO / "workflow/profiles/slurm"), env=env,
+                  timeout=300)  # fmt: skip
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "Job stats" not in out, out[-3000:]
+    lines = [ln for ln in out.splitlines() if "PreemptMode=CANCEL" in ln]
+    assert len(lines) == 1 and "'gpu' (PreemptMode=CANCEL)" in lines[0], out
+    assert "PreemptMode=REQUEUE" in lines[0], out

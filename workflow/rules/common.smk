@@ -6,6 +6,7 @@ import json
 import shlex
 
 from fdiff.config import ARCH_VARIANTS as MODEL_ARCH_VARIANTS
+from fdiff.jobsize import GpuThroughput, forward_gflop
 
 R = config["results"]
 
@@ -465,6 +466,27 @@ GPU_RESOURCES = dict(
     mem_mb=GPU_RES["mem_mb"],
     runtime=GPU_RES["runtime"],
 )
+GPU_THROUGHPUT = GpuThroughput(
+    GPU_RES["tflops"], GPU_RES["safety"], GPU_RES["min_runtime"]
+)
+
+
+def gpu_model_resources(forwards, arch=None):
+    """GPU_RESOURCES of a job that runs the model {dataset}-{res}/{arch} (or `arch`)
+    forwards(w) times (images x steps): its runtime from the model's FLOPs (fdiff.jobsize,
+    docs/workflow.md). A shipped model is costed as the factorized model it is."""
+
+    def runtime(w):
+        name = arch or w.arch
+        model = run_config(exp_name(w), name)["model"] if name != PRETRAINED else {}
+        model = model or experiment(w)["model"]
+        name = "factorized" if name == PRETRAINED else name
+        gflop = forward_gflop(model.get("preset"), name, model.get("num_regions", 3))
+        return GPU_THROUGHPUT.minutes(forwards(w), gflop)
+
+    return {**GPU_RESOURCES, "runtime": runtime}
+
+
 CPU_RESOURCES = dict(mem_mb=CPU_RES["mem_mb"], runtime=CPU_RES["runtime"])
 
 RD = f"{R}/{{dataset}}-{{res}}/{{arch}}"
@@ -484,6 +506,33 @@ def consistency_inputs(w):
 
 
 _check_config()
+
+
+def _slurm_partitions():
+    """The partitions the SLURM profile sends jobs to (None: the cluster's default, for the
+    rules it names none for); [] when no resource names a partition (not the SLURM profile).
+    """
+    rs = workflow.resource_settings
+    named = []
+    for res in [rs.default_resources, *rs.overwrite_resources.values()]:
+        value = res.get("slurm_partition") if res else None
+        value = getattr(value, "raw", value)
+        if isinstance(value, str) and value:
+            named.append(value)
+    default = rs.default_resources and rs.default_resources.get("slurm_partition")
+    return named + ([None] if named and not default else [])
+
+
+# A preemption mode the jobs cannot survive is refused before anything is submitted, by the
+# main Snakemake only (fdiff.slurm_preempt; no scontrol or no controller: no check).
+if workflow.is_main_process:
+    from fdiff.errors import FdiffError
+    from fdiff.slurm_preempt import check_partitions
+
+    try:
+        check_partitions(_slurm_partitions())
+    except FdiffError as e:  # one line naming the partition and mode
+        raise ValueError(str(e)) from None
 
 
 def supervised_args(w):

@@ -212,7 +212,12 @@ rule interpolate:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        # the two ends and `num` frames between them, each denoised from t
+        **gpu_model_resources(
+            lambda w: (config["figures"]["interpolation"]["num"] + 2)
+            * config["figures"]["interpolation"]["t"],
+            arch="factorized",
+        ),
     params:
         i=config["figures"]["interpolation"],
         index=" ".join(map(str, config["figures"]["interpolation"]["index"])),

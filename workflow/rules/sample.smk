@@ -31,7 +31,9 @@ rule sample_shard:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_model_resources(
+            lambda w: shard_range(w)[1] * experiment(w)["sample"]["steps"]
+        ),
     params:
         s=lambda w: experiment(w)["sample"],
         start=lambda w: shard_range(w)[0],
@@ -77,7 +79,10 @@ rule sample_figure:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_model_resources(
+            lambda w: experiment(w)["figure_samples"]["num"]
+            * experiment(w)["figure_samples"]["steps"]
+        ),
     params:
         s=lambda w: experiment(w)["figure_samples"],
         traj=lambda w: " ".join(map(str, experiment(w)["figure_samples"]["trajectory"])),
