@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU run (issue 25): every section of fdiff.bench_gpu in its own process under its
+# The prepared GPU run (issue 25): every section of fdiff.bench.gpu in its own process under its
 # own time limit, so that a failure or an overrun loses that section only (rows are written as
 # they are measured). The limits add up to 465 s; with each process's start-up, about 8 minutes
 # on one H100/H200 if every section ran to its limit.
@@ -22,7 +22,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 exec > >(tee -a "$out/gpu.log") 2>&1
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC') $(git rev-parse --short HEAD 2>/dev/null) out=$out"
 if [ -n "$smoke" ]; then # one process: the start-up is paid once; each section still guarded
-    "$python" -m fdiff.bench_gpu --section all --out "$out" --work "$work" --cpu-smoke
+    "$python" -m fdiff.bench.gpu --section all --out "$out" --work "$work" --cpu-smoke
     rc=$?
     echo "== smoke: exit $rc; rows in $out/gpu.csv"
     exit "$rc"
@@ -36,13 +36,13 @@ for item in $sections; do
     limit="${item##*:}"
     t0=$(date +%s)
     echo "== $name (limit $limit s)"
-    timeout --kill-after=10 "$limit" "$python" -m fdiff.bench_gpu --section "$name" \
+    timeout --kill-after=10 "$limit" "$python" -m fdiff.bench.gpu --section "$name" \
         --out "$out" --work "$work"
     rc=$?
     if [ "$rc" -ne 0 ]; then
         failed=$((failed + 1))
         if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then # killed: it wrote no row of its own
-            "$python" -c 'import sys; from fdiff.bench_gpu import timeout_row; timeout_row(*sys.argv[1:])' \
+            "$python" -c 'import sys; from fdiff.bench.gpu import timeout_row; timeout_row(*sys.argv[1:])' \
                 "$out" "$name" "$limit"
         fi
     fi

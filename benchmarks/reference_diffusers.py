@@ -33,12 +33,12 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from fdiff.bench import model_config
-from fdiff.bench_timing import device_name, git_commit, sync
+from fdiff.bench.speed import model_config
+from fdiff.bench.timing import device_name, git_commit, sync
 from fdiff.config import DiffusionConfig
-from fdiff.diffusion import GaussianDiffusion
-from fdiff.models import build_model
-from fdiff.summary import count_flops
+from fdiff.diffusion.gaussian import GaussianDiffusion
+from fdiff.model.build import build_model
+from fdiff.model.summary import count_flops
 
 
 def diffusers_unet(cfg):

@@ -30,10 +30,12 @@ JOBS = {
     "eval-seg (scoring)": f"{PARSER}; import fdiff.metrics.seg_files",
     "baseline-grabcut": f"{PARSER}; import fdiff.baselines.grabcut",
     "baseline-prior": f"{PARSER}; import fdiff.baselines.priors",
-    "sample-gather": f"{PARSER}; import fdiff.sample_shards",
+    "sample-gather": f"{PARSER}; import fdiff.inference.sample_shards",
     "table": f"{PARSER}; import fdiff.report.tables, fdiff.report.render, fdiff.report.results",
     "figure": f"{PARSER}; import fdiff.report.figures",
-    "train, sample, segment (torch)": f"{PARSER}; import fdiff.train, fdiff.checkpoint",
+    "train, sample, segment (torch)": (
+        f"{PARSER}; import fdiff.training.trainer, fdiff.training.checkpoint"
+    ),
 }
 NEUTRAL = tempfile.gettempdir()  # the children's cwd: `python -c` puts the cwd before PYTHONPATH
 RUN_YAML = """model: {preset: tiny, resolution: 16}

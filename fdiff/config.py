@@ -6,7 +6,7 @@ A run YAML has three sections, each mapping onto one dataclass::
     diffusion:  {timesteps: 1000, beta_start: 1.0e-4, beta_end: 0.02}
     train:      {steps: 50000, batch_size: 128, lr: 1.0e-4, ema_rate: 0.9999, ...}
 
-``model.preset`` names a row of :data:`fdiff.presets.PRESETS`; any other model key overrides
+``model.preset`` names a row of :data:`fdiff.model.presets.PRESETS`; any other model key overrides
 that preset. Unknown keys, wrong types and out-of-range values raise :class:`FdiffError` naming
 the key, the value and what was expected.
 """
@@ -55,7 +55,7 @@ class ModelConfig:
     num_regions: int = 3  # K
     num_classes: int = 0  # > 0: class-conditional (ImageNet-64)
     # 0: the paper's one level of K masks; >= 2: the appendix's hierarchical model, each of the
-    # K regions split into sub_regions (fdiff.hierarchical)
+    # K regions split into sub_regions (fdiff.model.hierarchical)
     sub_regions: int = 0
 
     def __post_init__(self) -> None:
@@ -195,7 +195,7 @@ class RunConfig:
 
 def model_config_from_dict(d: dict[str, Any], source: str = "model") -> ModelConfig:
     """Build a :class:`ModelConfig` from a preset name plus overrides."""
-    from fdiff.presets import PRESETS
+    from fdiff.model.presets import PRESETS
 
     if not isinstance(d, dict):
         raise FdiffError(f"{source}: expected a mapping, got {type(d).__name__}")

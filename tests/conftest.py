@@ -15,9 +15,9 @@ import shlex
 import pytest
 import torch
 
-from fdiff.checkpoint import model_state, save
 from fdiff.config import DiffusionConfig, RunConfig, model_config_from_dict
-from fdiff.models import build_model
+from fdiff.model.build import build_model
+from fdiff.training.checkpoint import model_state, save
 
 # One intra-op thread: on a loaded 2-core machine OpenMP spin-waiting makes 2 threads up to 100x
 # slower for tiny convolutions, and one thread makes CPU float reductions bit-reproducible.

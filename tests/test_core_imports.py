@@ -74,7 +74,41 @@ def test_the_cycle_finder_finds_a_lazy_cycle():
 
 def test_fdiff_has_no_import_cycle():
     files = module_files()
-    assert {"fdiff.models", "fdiff.networks", "fdiff.hierarchical"} <= set(files)
+    assert {"fdiff.model.build", "fdiff.model.factorized", "fdiff.model.hierarchical"} <= set(files)
     graph = {m: imports_of(m, p, set(files)) for m, p in files.items()}
-    assert "fdiff.networks" in graph["fdiff.hierarchical"]  # the graph sees real imports
+    # the graph sees real imports
+    assert "fdiff.model.factorized" in graph["fdiff.model.hierarchical"]
     assert cycles(graph) == []
+
+
+# What each room may import besides itself: the networks and the noise process stand alone, so
+# that another project can take them without training, the workflow or the benchmarks.
+ALLOWED = {
+    "fdiff.model": {"fdiff.config", "fdiff.errors"},
+    "fdiff.diffusion": {"fdiff.config", "fdiff.errors", "fdiff.progress"},
+}
+
+
+def test_the_model_and_the_noise_process_stand_alone():
+    files = module_files()
+    for room, allowed in ALLOWED.items():
+        members = [m for m in files if m == room or m.startswith(room + ".")]
+        assert members, room
+        for m in members:
+            outside = {i for i in imports_of(m, files[m], set(files)) if not i.startswith(room)}
+            assert outside <= allowed, f"{m} imports {sorted(outside - allowed)}"
+
+
+def test_the_plan_imports_no_torch():
+    """The Snakefile imports fdiff.plan at parse time, in an environment that may hold only
+    Snakemake and PyYAML (tests/workflow/test_envs.py); `fdiff status` runs on a login node."""
+    import subprocess
+    import sys
+
+    plan = sorted(m for m in module_files() if m.startswith("fdiff.plan"))
+    code = (
+        f"import {', '.join(plan)}, sys; "
+        "heavy = {'torch', 'numpy', 'pandas'} & set(sys.modules); assert not heavy, heavy"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

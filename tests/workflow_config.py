@@ -1,6 +1,7 @@
 """The one-experiment workflow config of the workflow tests that train under an executor
-(tests/test_ddp_workflow.py, tests/slurm/): shapes-16, the factorized arch at the tiny preset, a
-per-image evaluation on shapes, no FID. Each test gives its own training, launch and GPU."""
+(tests/training/test_ddp_workflow.py, tests/slurm/): shapes-16, the factorized arch at the tiny
+preset, a per-image evaluation on shapes, no FID. Each test gives its own training, launch and
+GPU."""
 
 from __future__ import annotations
 

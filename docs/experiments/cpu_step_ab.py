@@ -20,7 +20,7 @@ import torch
 
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from fdiff.data.loader import TensorImages
-from fdiff.train import Trainer
+from fdiff.training.trainer import Trainer
 
 # name -> (arch, decoding, looped, base_channels, attention resolutions)
 SETS = {

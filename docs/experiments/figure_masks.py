@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import torch
 
-from fdiff.checkpoint import load_model
 from fdiff.data.loader import to_float
-from fdiff.samplers import segment
-from fdiff.visual import colorize, grid, save_png
+from fdiff.diffusion.samplers import segment
+from fdiff.inference.visual import colorize, grid, save_png
+from fdiff.training.checkpoint import load_model
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from baselines import kmeans_maps  # noqa: E402

@@ -1,9 +1,9 @@
 """Emergence experiments (issue 9): train the factorized model and track segmentation vs steps.
 
-Trains with the project's own :class:`fdiff.train.Trainer` (its ``train_step`` is Algorithm 1,
-unchanged) on synthetic shapes generated in memory, and every ``--eval-every`` steps segments the
-test split with :func:`fdiff.samplers.segment` (Sec. 3.4: noise to x_t, one pass, the K masks),
-scoring foreground IoU under both region-assignment protocols of
+Trains with the project's own :class:`fdiff.training.trainer.Trainer` (its ``train_step`` is
+Algorithm 1, unchanged) on synthetic shapes generated in memory, and every ``--eval-every`` steps
+segments the test split with :func:`fdiff.diffusion.samplers.segment` (Sec. 3.4: noise to x_t, one
+pass, the K masks), scoring foreground IoU under both region-assignment protocols of
 :mod:`fdiff.metrics.segmentation`:
 
 - ``per_image``: best subset of the K regions per image (IEM's flip generalised);
@@ -39,9 +39,9 @@ import torch
 
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from fdiff.data.loader import TensorImages, to_float
+from fdiff.diffusion.samplers import segment
 from fdiff.metrics.segmentation import SegProtocol, binary_metrics, fit_foreground_subset
-from fdiff.samplers import segment
-from fdiff.train import StepBatchSampler, Trainer
+from fdiff.training.trainer import StepBatchSampler, Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from levels import generate  # noqa: E402
@@ -318,7 +318,7 @@ def main(argv=None):
         flush=True,
     )
     if a.save:  # EMA weights to --save, raw weights next to it as *_raw.pt (model.pt format)
-        from fdiff import checkpoint as ckpt
+        from fdiff.training import checkpoint as ckpt
 
         Path(a.save).parent.mkdir(parents=True, exist_ok=True)
         trainer.write_model()

@@ -86,7 +86,7 @@ def grabcut_split(data: str | Path, split: str, cfg: GrabCutConfig) -> np.ndarra
 
 def run_grabcut(data: str | Path, split: str, out: str | Path, cfg: GrabCutConfig) -> np.ndarray:
     """``fdiff baseline-grabcut``: segment a split and write a 2-region segmentation file."""
-    from fdiff.predictions import write_segmentation
+    from fdiff.inference.predictions import write_segmentation
 
     masks = grabcut_split(data, split, cfg)
     attrs = {

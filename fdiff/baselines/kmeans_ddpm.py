@@ -272,8 +272,8 @@ def run_kmeans_baseline(
 ) -> np.ndarray:
     """Fit on ``data``'s ``fit_split``; label ``split`` of ``data`` (or the ``samples`` file);
     write a segmentation file to ``out``. Returns the masks [N x H x W]."""
-    from fdiff.checkpoint import load_model
-    from fdiff.predictions import write_segmentation
+    from fdiff.inference.predictions import write_segmentation
+    from fdiff.training.checkpoint import load_model
 
     model, diffusion = load_model(model_path, cfg.device)
     if getattr(model.cfg, "factorized", False):

@@ -158,7 +158,7 @@ def prior_masks(data: str | Path, split: str, cfg: PriorConfig) -> tuple[np.ndar
 
 def run_prior(data: str | Path, split: str, out: str | Path, cfg: PriorConfig) -> np.ndarray:
     """``fdiff baseline-prior``: segment a split and write the segmentation file."""
-    from fdiff.predictions import write_segmentation
+    from fdiff.inference.predictions import write_segmentation
 
     start = time.monotonic()
     masks, extra = prior_masks(data, split, cfg)

@@ -1,9 +1,9 @@
 """Supervised U-Net segmentation: Tables 3 and 4's "Supervised UNet" rows and the reference
 masks of Table 5's mask consistency.
 
-The network is built from the same blocks as the diffusion models (:mod:`fdiff.unet`): Encoder,
-Middle and a DecoderHalf whose head gives C class logits; it sees clean images, so the timestep
-embedding is replaced by one learned vector. Trained with pixel-wise cross-entropy on a
+The network is built from the same blocks as the diffusion models (:mod:`fdiff.model.halves`):
+Encoder, Middle and a DecoderHalf whose head gives C class logits; it sees clean images, so the
+timestep embedding is replaced by one learned vector. Trained with pixel-wise cross-entropy on a
 dataset's labelled training masks (C classes, background included), Adam, random flips.
 
 Mask consistency (Sec. 4.2): the trained model segments generated images [N x 3 x H x W]; its
@@ -28,10 +28,10 @@ from fdiff.config import ModelConfig, model_config_from_dict, to_plain
 from fdiff.data.hdf5 import read_attrs, read_masks
 from fdiff.data.loader import H5ImageDataset, to_float
 from fdiff.errors import FdiffError
+from fdiff.inference.predictions import region_map
 from fdiff.io import atomic_path, write_json
-from fdiff.predictions import region_map
+from fdiff.model.halves import DecoderHalf, Encoder, Middle
 from fdiff.progress import progress as pbar
-from fdiff.unet import DecoderHalf, Encoder, Middle
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def train_supervised(data: str | Path, out_dir: str | Path, cfg: SupervisedConfi
 
 def load_seg_model(path: str | Path, device: str | torch.device = "cpu") -> SegUNet:
     """A trained :class:`SegUNet` in eval mode (weights-only load)."""
-    from fdiff.checkpoint import load, load_state_dict_checked
+    from fdiff.training.checkpoint import load, load_state_dict_checked
 
     path = Path(path)
     obj = load(path, SEG_FORMAT)
@@ -196,7 +196,7 @@ def segment_supervised(
     """Write the supervised model's class maps of a dataset split as a segmentation file."""
     import h5py
 
-    from fdiff.predictions import write_segmentation
+    from fdiff.inference.predictions import write_segmentation
 
     model = load_seg_model(seg_model, device)
     H5ImageDataset(data, split)  # validates the split against the schema
@@ -240,8 +240,8 @@ def consistency(
     """Mask consistency of ``samples`` (their own masks, or those of ``masks``)."""
     import h5py
 
+    from fdiff.inference.predictions import read_prediction
     from fdiff.metrics.segmentation import SegProtocol, multiclass_metrics
-    from fdiff.predictions import read_prediction
 
     pred = read_prediction(masks or samples)
     model = load_seg_model(seg_model, device)

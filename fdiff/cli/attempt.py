@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train_attempt(args) -> int:
-    from fdiff import attempt
+    from fdiff.training import attempt
 
     return attempt.run(
         attempt.AttemptOptions(

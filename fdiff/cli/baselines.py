@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", required=True, type=output_dir, help="run directory (model.pt, metrics.csv)"
     )
     p.add_argument("--split", default="train")
-    p.add_argument("--preset", default="demo", help="U-Net size (fdiff.presets)")
+    p.add_argument("--preset", default="demo", help="U-Net size (fdiff.model.presets)")
     p.add_argument("--steps", type=COUNT, default=2000)
     p.add_argument("--batch-size", type=COUNT, default=32)
     p.add_argument("--lr", type=LEARNING_RATE, default=2e-4)

@@ -12,7 +12,7 @@ log = logging.getLogger("fdiff")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from fdiff.bench_report import SECTIONS, TRAIN_VARIANTS
+    from fdiff.bench.report import SECTIONS, TRAIN_VARIANTS
 
     p = sub.add_parser(
         "bench",
@@ -59,9 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args) -> int:
-    from fdiff.bench import BenchOptions, run_bench
-    from fdiff.bench_max_batch import bench_max_batch
-    from fdiff.bench_report import format_table, target_report, write_csv
+    from fdiff.bench.max_batch import bench_max_batch
+    from fdiff.bench.report import format_table, target_report, write_csv
+    from fdiff.bench.speed import BenchOptions, run_bench
 
     if args.max_batch:
         result = bench_max_batch(device=args.device if args.device != "auto" else "cuda")

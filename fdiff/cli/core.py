@@ -103,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_summary(args) -> int:
-    from fdiff.summary import summarize
+    from fdiff.model.summary import summarize
 
     arch, decoding = ARCH_VARIANTS[args.arch]
     cfg = model_config_from_dict(
@@ -131,7 +131,7 @@ def cmd_summary(args) -> int:
 
 def cmd_train(args) -> int:
     from fdiff.data.loader import H5ImageDataset
-    from fdiff.train import EXIT_PREEMPTED, Preempted, Trainer, _SignalFlag
+    from fdiff.training.trainer import EXIT_PREEMPTED, Preempted, Trainer, _SignalFlag
 
     # A signal is recorded from here to the exit: one during start-up stops training after its
     # first step (checkpoint and marker), one after the last step stops nothing (exit 0).
@@ -170,9 +170,9 @@ def _preview_split(data: Path, train_split: str):
 
 
 def cmd_sample(args) -> int:
-    from fdiff.checkpoint import load_model
     from fdiff.device import resolve_device
-    from fdiff.sample_shards import SampleSpec, sample_range, write_samples
+    from fdiff.inference.sample_shards import SampleSpec, sample_range, write_samples
+    from fdiff.training.checkpoint import load_model
 
     device = resolve_device(args.device)
     model, diffusion = load_model(args.model, device)
@@ -210,14 +210,14 @@ def cmd_sample(args) -> int:
 
 
 def cmd_sample_gather(args) -> int:
-    from fdiff.sample_shards import gather
+    from fdiff.inference.sample_shards import gather
 
     gather(args.shards, args.out, args.num)
     return 0
 
 
 def cmd_install_model(args) -> int:
-    from fdiff.checkpoint import install_model
+    from fdiff.training.checkpoint import install_model
 
     meta = install_model(args.file, args.sha256, args.out, args.arch, args.resolution)
     log.info(
@@ -228,10 +228,10 @@ def cmd_install_model(args) -> int:
 
 
 def cmd_segment(args) -> int:
-    from fdiff.checkpoint import load_model
     from fdiff.device import resolve_device
-    from fdiff.predictions import write_segmentation
-    from fdiff.segmentation import check_segmentable, segment_split, split_resolution
+    from fdiff.inference.predictions import write_segmentation
+    from fdiff.inference.segmentation import check_segmentable, segment_split, split_resolution
+    from fdiff.training.checkpoint import load_model
 
     device = resolve_device(args.device)
     model, diffusion = load_model(args.model, device)

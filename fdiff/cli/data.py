@@ -73,7 +73,7 @@ def _prepare(args) -> int:
 
 
 def _bench_data(args) -> int:
-    from fdiff.data.bench import cpu_cost, loader_throughput
+    from fdiff.bench.data import cpu_cost, loader_throughput
     from fdiff.data.shapes import ShapesConfig, write_shapes
 
     with tempfile.TemporaryDirectory(prefix="fdiff-bench-") as tmp:

@@ -170,7 +170,7 @@ def cmd_table(args) -> int:
 
 def cmd_interpolate(args) -> int:
     from fdiff.device import resolve_device
-    from fdiff.interpolate import InterpolationRequest, interpolate_to_h5
+    from fdiff.inference.interpolate import InterpolationRequest, interpolate_to_h5
 
     req = InterpolationRequest(
         model=args.model,

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_status(args) -> int:
-    from fdiff.status import plan_status, table
+    from fdiff.plan.status import plan_status, table
 
     status = plan_status(args.results)
     print(json.dumps(status.to_dict(), indent=2) if args.json else table(status))

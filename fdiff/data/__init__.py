@@ -8,5 +8,4 @@
 - :mod:`fdiff.data.download`    resumable, checksum-verified HTTPS downloads
 - :mod:`fdiff.data.archives`    safe, all-or-nothing extraction of tar/zip archives
 - :mod:`fdiff.data.sources`     one module per real dataset (``prepare`` functions)
-- :mod:`fdiff.data.bench`       loader throughput
 """

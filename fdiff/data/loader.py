@@ -3,7 +3,7 @@
 The file format and its validation are :mod:`fdiff.data.hdf5`; this module only reads images
 fast. Images travel as uint8 [B, H, W, 3] (a quarter of the bytes of float32) and become
 float32 [B, 3, H, W] in [-1, 1] with :func:`uint8_to_float` in the consumer, on its device:
-training (:class:`fdiff.train.Trainer`) and :class:`H5Loader` both do that.
+training (:class:`fdiff.training.trainer.Trainer`) and :class:`H5Loader` both do that.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class H5ImageDataset(Dataset):
     The h5py file is opened lazily on first access in each process (never in ``__init__``) so
     the dataset pickles into DataLoader workers and each worker holds its own handle.
     ``__getitems__`` serves a whole batch with one loop of chunk reads into one buffer and one
-    vectorised conversion, which is what makes the loader fast (see :mod:`fdiff.data.bench`).
+    vectorised conversion, which is what makes the loader fast (see :mod:`fdiff.bench.data`).
     A split that fits under :func:`in_memory_limit` (or ``in_memory=True``) is read once into
     RAM and served by indexing, far faster than per-image chunk reads.
     """

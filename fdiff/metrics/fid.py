@@ -28,8 +28,8 @@ from torch.utils.data import Dataset
 
 from fdiff.data.hdf5 import read_attrs
 from fdiff.errors import FdiffError
+from fdiff.inference.predictions import file_attrs
 from fdiff.metrics.inception import HOW_TO_GET_WEIGHTS, weights_digest
-from fdiff.predictions import file_attrs
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from fdiff.data.hdf5 import read_attrs, read_masks
 from fdiff.errors import FdiffError
+from fdiff.inference.predictions import file_attrs, method_of, read_prediction
 from fdiff.io import write_text
 from fdiff.metrics.segmentation import (
     PROTOCOLS,
@@ -35,7 +36,6 @@ from fdiff.metrics.segmentation import (
     multiclass_from_confusion,
     multiclass_metrics,
 )
-from fdiff.predictions import file_attrs, method_of, read_prediction
 
 log = logging.getLogger(__name__)
 

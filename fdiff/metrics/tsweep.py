@@ -2,8 +2,8 @@
 
 For every t, each image x0 [N x 3 x H x W] is noised to x_t (Eq. 1) with a fixed seed, passed
 once through the encoder, middle block and mask generator (Sec. 3.4,
-:func:`fdiff.segmentation.segment_split`, the loop of ``fdiff segment``), and its region map is
-scored by :func:`fdiff.metrics.seg_files.score`, the function of ``fdiff eval-seg`` (binary
+:func:`fdiff.inference.segmentation.segment_split`, the loop of ``fdiff segment``), and its region
+map is scored by :func:`fdiff.metrics.seg_files.score`, the function of ``fdiff eval-seg`` (binary
 Acc / IoU / DICE or multi-class Acc / mIoU, either protocol). One CSV row per t.
 """
 
@@ -41,8 +41,8 @@ class SweepConfig:
 
 def run_sweep(model_path: str | Path, data: str | Path, cfg: SweepConfig) -> list[dict]:
     """One metrics row per t (columns of ``fdiff eval-seg`` with ``t`` filled in)."""
-    from fdiff.checkpoint import load_model
-    from fdiff.segmentation import check_segmentable, segment_split, split_resolution
+    from fdiff.inference.segmentation import check_segmentable, segment_split, split_resolution
+    from fdiff.training.checkpoint import load_model
 
     if cfg.protocol not in PROTOCOLS:
         raise FdiffError(

@@ -2,8 +2,8 @@
 
 Every picture of images uses one layout (:func:`image_grid_figure`: rows of equally sized
 images, a label left of each row, optional column labels and a legend of the regions) and one
-region colour map, :data:`fdiff.visual.REGION_COLOURS`; masks are shown in those colours and
-overlaid on their images.
+region colour map, :data:`fdiff.inference.visual.REGION_COLOURS`; masks are shown in those colours
+and overlaid on their images.
 
 - :func:`segmentation_figure`: real images, their predicted regions, the overlay and the ground
   truth (Figs. 3-6, 13-17);
@@ -36,9 +36,9 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from fdiff.data.hdf5 import read_images  # noqa: E402
 from fdiff.errors import FdiffError  # noqa: E402
+from fdiff.inference.predictions import file_attrs, has_array, read_array, read_prediction  # noqa: E402
+from fdiff.inference.visual import REGION_COLOURS, colorize, overlay  # noqa: E402
 from fdiff.io import atomic_path  # noqa: E402
-from fdiff.predictions import file_attrs, has_array, read_array, read_prediction  # noqa: E402
-from fdiff.visual import REGION_COLOURS, colorize, overlay  # noqa: E402
 
 DPI = 100
 CELL = 1.0  # inches per image
@@ -53,7 +53,8 @@ FORMATS = ("png", "pdf")
 # -- reading ------------------------------------------------------------------------------------
 
 
-# prediction, samples and interpolation files are read through their owner, fdiff.predictions
+# prediction, samples and interpolation files are read through their owner,
+# fdiff.inference.predictions
 _read, _attrs, _has = read_array, file_attrs, has_array
 
 
@@ -304,7 +305,7 @@ def hierarchy_figure(
     """Generated images and both mask levels of a hierarchical model (appendix Fig. 15).
 
     The samples' masks index the K1 x K2 joint regions, sub-region j of region i being
-    i * K2 + j (fdiff.hierarchical); level 1 is the joint index // K2 (``sub_regions`` = K2).
+    i * K2 + j (fdiff.model.hierarchical); level 1 is the joint index // K2 (``sub_regions`` = K2).
     """
     images = _read(samples, "images", "generated images (samples HDF5)")
     joint = _read(samples, "masks", "generated masks of a hierarchical model")

@@ -13,7 +13,7 @@ import torch
 from fdiff.baselines.supervised import load_seg_model, predict_classes
 from fdiff.cli import main
 from fdiff.data.hdf5 import read_images
-from fdiff.predictions import write_segmentation
+from fdiff.inference.predictions import write_segmentation
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from fdiff.checkpoint import model_state, save
 from fdiff.cli import main
 from fdiff.config import DiffusionConfig, model_config_from_dict
 from fdiff.data.hdf5 import DatasetAttrs, write_arrays
@@ -23,7 +22,8 @@ from fdiff.data.imagenet_voc import (
 )
 from fdiff.data.sources.voc import CLASSES
 from fdiff.errors import FdiffError
-from fdiff.models import build_model
+from fdiff.model.build import build_model
+from fdiff.training.checkpoint import model_state, save
 
 
 def test_the_mapping_covers_every_voc_class_with_wordnet_ranges():
@@ -102,15 +102,15 @@ def test_segment_conditions_a_class_conditional_model_through_the_mapping(
     assert "labels missing" in capsys.readouterr().err
     assert not (tmp_path / "plain.h5").exists()
     seen = []
-    import fdiff.samplers
+    import fdiff.diffusion.samplers
 
-    real = fdiff.samplers.segment
+    real = fdiff.diffusion.samplers.segment
 
     def spy(model, diffusion, x0, t, y=None, generator=None):
         seen.append(y.tolist())
         return real(model, diffusion, x0, t, y=y, generator=generator)
 
-    monkeypatch.setattr(fdiff.samplers, "segment", spy)
+    monkeypatch.setattr(fdiff.diffusion.samplers, "segment", spy)
     out = tmp_path / "seg.h5"
     assert main([*base, "--condition", "voc-masks", "--out", str(out)]) == 0
     assert seen == [[207, 404, 436, 851]]  # dog, aeroplane, car, tvmonitor representatives

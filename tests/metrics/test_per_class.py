@@ -10,8 +10,8 @@ import pytest
 from fdiff.cli import main
 from fdiff.data.hdf5 import DatasetAttrs, write_arrays
 from fdiff.errors import FdiffError
+from fdiff.inference.predictions import write_segmentation
 from fdiff.metrics.seg_files import EvalRequest, evaluate_per_class
-from fdiff.predictions import write_segmentation
 from fdiff.report.tables import build_table
 
 VOID = 255

@@ -1,5 +1,5 @@
-"""Prediction files know where they came from (fdiff.predictions): masks of one dataset split
-scored against another, a model of one resolution on images of another, and a corrupt
+"""Prediction files know where they came from (fdiff.inference.predictions): masks of one dataset
+split scored against another, a model of one resolution on images of another, and a corrupt
 checkpoint each end in one line that says what does not match."""
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _install(src, sha, out, *extra):
 
 def test_install_model_checks_sha256_arch_and_resolution(factorized_file, ddpm_file, tmp_path,
                                                          capsys):  # fmt: skip
-    from fdiff.checkpoint import file_sha256
+    from fdiff.training.checkpoint import file_sha256
 
     sha = file_sha256(factorized_file)
     out = tmp_path / "run" / "model.pt"

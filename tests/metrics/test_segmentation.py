@@ -9,6 +9,7 @@ import pytest
 from fdiff.cli import main
 from fdiff.data.hdf5 import DatasetAttrs, write_arrays
 from fdiff.errors import FdiffError
+from fdiff.inference.predictions import write_segmentation
 from fdiff.metrics.segmentation import (
     SegProtocol,
     binary_metrics,
@@ -17,7 +18,6 @@ from fdiff.metrics.segmentation import (
     multiclass_metrics,
     region_subsets,
 )
-from fdiff.predictions import write_segmentation
 
 
 def proto(assignment: str, n: int, k: int) -> SegProtocol:

@@ -31,9 +31,9 @@ def test_tsweep_writes_one_row_per_t(shapes_file, factorized_file, tmp_path):
 
 
 def test_tsweep_refuses_a_standard_ddpm(shapes_file, tmp_path, capsys):
-    from fdiff.checkpoint import model_state, save
     from fdiff.config import DiffusionConfig, model_config_from_dict
-    from fdiff.models import build_model
+    from fdiff.model.build import build_model
+    from fdiff.training.checkpoint import model_state, save
 
     cfg = model_config_from_dict({"preset": "tiny", "arch": "ddpm"}, "test")
     path = tmp_path / "ddpm.pt"

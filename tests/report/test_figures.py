@@ -9,8 +9,8 @@ from PIL import Image
 
 from fdiff.cli import main
 from fdiff.errors import FdiffError
+from fdiff.inference.visual import REGION_COLOURS
 from fdiff.report import figures as F
-from fdiff.visual import REGION_COLOURS
 
 H = 16
 

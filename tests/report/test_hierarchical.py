@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from fdiff.config import DiffusionConfig, model_config_from_dict
-from fdiff.diffusion import GaussianDiffusion
-from fdiff.hierarchical import HierarchicalFactorizedUNet
+from fdiff.diffusion.gaussian import GaussianDiffusion
+from fdiff.model.hierarchical import HierarchicalFactorizedUNet
 
 
 def test_levels_nest_and_the_model_trains():

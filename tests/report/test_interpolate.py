@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from fdiff.checkpoint import model_state, save
 from fdiff.cli import main
 from fdiff.config import DiffusionConfig, model_config_from_dict
-from fdiff.diffusion import GaussianDiffusion
+from fdiff.diffusion.gaussian import GaussianDiffusion
 from fdiff.errors import FdiffError
-from fdiff.interpolate import interpolate, lerp, slerp
-from fdiff.models import build_model
+from fdiff.inference.interpolate import interpolate, lerp, slerp
+from fdiff.model.build import build_model
+from fdiff.training.checkpoint import model_state, save
 
 T = 20  # a short schedule keeps the reverse process fast
 

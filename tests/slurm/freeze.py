@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from fdiff.rundir import METRICS
+from fdiff.training.rundir import METRICS
 
 POLL = 0.05  # seconds: at 50 steps/s (4x today's fastest machine) a few steps at most
 

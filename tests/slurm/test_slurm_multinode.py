@@ -27,7 +27,7 @@ import pytest
 from freeze import freeze_at, thaw_when_signalled, time_limit_now
 from workflow_config import shapes16_config
 
-from fdiff import checkpoint as ckpt
+from fdiff.training import checkpoint as ckpt
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

@@ -1,7 +1,7 @@
 """A preemption mode fdiff cannot support, on the real two-node cluster: with the fixture's
 `gpu` partition under PreemptType=preempt/partition_prio and PreemptMode=CANCEL, the paper
 plan through the slurm profile (a dry run) stops while it is parsed, with one line naming
-the partition and the mode, before anything is submitted (fdiff.slurm_preempt)."""
+the partition and the mode, before anything is submitted (fdiff.plan.slurm_preempt)."""
 
 from __future__ import annotations
 

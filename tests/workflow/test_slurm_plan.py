@@ -6,7 +6,7 @@ GPU type set in the profile's way, `--config gpu_model=...`): what each SLURM jo
 - no job group: each small CPU job is its own submission, so no request adds up its members'
   and no job waits for inputs of another;
 - no CPU job asks for more than 8 CPUs or 32 GB;
-- a GPU job's wall time follows from its work (fdiff.jobsize): a sample shard at 64 px asks
+- a GPU job's wall time follows from its work (fdiff.plan.jobsize): a sample shard at 64 px asks
   less than one of as many images at 128 px, and no GPU job but training asks for 24 h.
 """
 

@@ -220,7 +220,7 @@ def test_config_typo_fails_at_parse_time(tmp_path):
 
 
 def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factorized_file):
-    from fdiff.checkpoint import file_sha256
+    from fdiff.training.checkpoint import file_sha256
 
     results = tmp_path / "r"
     cfg = tmp_path / "demo_small.yaml"
@@ -320,7 +320,7 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factor
 
     # A finished training asked for again (its model.pt deleted) gets model.pt back from its
     # final checkpoint: nothing is trained, the weights are those it had.
-    from fdiff import checkpoint as ckpt
+    from fdiff.training import checkpoint as ckpt
 
     trained = ckpt.load(run / "ddpm" / "model.pt", ckpt.MODEL_FORMAT)
     (run / "ddpm" / "model.pt").unlink()

@@ -6,7 +6,7 @@ import json
 import shlex
 
 from fdiff.config import ARCH_VARIANTS as MODEL_ARCH_VARIANTS
-from fdiff.jobsize import GpuThroughput, forward_gflop
+from fdiff.plan.jobsize import GpuThroughput, forward_gflop
 
 R = config["results"]
 
@@ -473,7 +473,7 @@ GPU_THROUGHPUT = GpuThroughput(
 
 def gpu_model_resources(forwards, arch=None):
     """GPU_RESOURCES of a job that runs the model {dataset}-{res}/{arch} (or `arch`)
-    forwards(w) times (images x steps): its runtime from the model's FLOPs (fdiff.jobsize,
+    forwards(w) times (images x steps): its runtime from the model's FLOPs (fdiff.plan.jobsize,
     docs/workflow.md). A shipped model is costed as the factorized model it is."""
 
     def runtime(w):
@@ -524,10 +524,10 @@ def _slurm_partitions():
 
 
 # A preemption mode the jobs cannot survive is refused before anything is submitted, by the
-# main Snakemake only (fdiff.slurm_preempt; no scontrol or no controller: no check).
+# main Snakemake only (fdiff.plan.slurm_preempt; no scontrol or no controller: no check).
 if workflow.is_main_process:
     from fdiff.errors import FdiffError
-    from fdiff.slurm_preempt import check_partitions
+    from fdiff.plan.slurm_preempt import check_partitions
 
     try:
         check_partitions(_slurm_partitions())

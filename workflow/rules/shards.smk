@@ -1,8 +1,8 @@
-# The shards of each sample set (rules in sample.smk; fdiff.sample_shards).
+# The shards of each sample set (rules in sample.smk; fdiff.inference.sample_shards).
 
 
 def _check_shards():
-    # A shard must start on a batch boundary of the whole set (fdiff.sample_shards).
+    # A shard must start on a batch boundary of the whole set (fdiff.inference.sample_shards).
     for name, exp in EXPERIMENTS.items():
         s = exp["sample"]
         if s["shard_size"] % s["batch_size"]:

@@ -3,7 +3,7 @@
 # Only RUN_DIR/model.pt (written last by `fdiff train`) is an output, so a failed or killed job
 # loses nothing: RUN_DIR/checkpoints stays, and the next attempt resumes from it.
 #
-# Each attempt is `fdiff train-attempt` (fdiff/attempt.py): it runs the launcher, tells
+# Each attempt is `fdiff train-attempt` (fdiff/training/attempt.py): it runs the launcher, tells
 # complete / preempted at step N / signalled / failed from what training wrote (never from the
 # launcher's exit status), enforces launch.retries (counted in RUN_DIR/attempts.log, so that
 # SLURM requeues count too), reinstates model.pt from the final checkpoint of a finished run on
