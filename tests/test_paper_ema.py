@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from fdiff.config import RunConfig
-from fdiff.train import ema_decay
+from fdiff.train_state import ema_decay
 
 PAPER = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
