@@ -110,18 +110,17 @@ class Trainer:
         with self.open_bar() as bar, contextlib.closing(self):
             for x0, y in self.batches():
                 self.run_step(x0, y)
-                logs = self.logs_at(s.step)
-                saves = s.step % tc.checkpoint_every == 0 or s.step == tc.steps
+                logs, saves = self.logs_at(s.step), self.saves_at(s.step)
                 if logs or saves:  # the sync points: the host waits for the device only here
                     reading = self.check_finite(logs)
                 if logs:
                     self.log_step(reading)
                 bar.update(1)  # after the postfix: a file line shows this step's numbers
-                if tc.sample_every and s.step % tc.sample_every == 0:
+                if self.samples_at(s.step):
                     self.sample()
                 if saves:
                     self.save_checkpoint()
-                # after the periodic checkpoint: a signal during its write stops at this step
+                # voted after the periodic checkpoint: a signal during its write stops here
                 signalled = self.stop_voted(stop, sync_point=logs or saves)
                 if signalled and s.step < tc.steps:
                     self.preempt(stop, saved=saves)
@@ -216,9 +215,16 @@ class Trainer:
             log.warning("%d step(s) skipped for a non-finite loss up to step %d", skipped, s.step)
         return reading
 
+    # the schedules, for ``step`` counted from 1; the last step is always logged and saved
     def logs_at(self, step: int) -> bool:
-        """Whether ``step`` (counted from 1) is logged: metrics.csv, TensorBoard."""
         return step % self.cfg.train.log_every == 0 or step == self.cfg.train.steps
+
+    def saves_at(self, step: int) -> bool:
+        return step % self.cfg.train.checkpoint_every == 0 or step == self.cfg.train.steps
+
+    def samples_at(self, step: int) -> bool:
+        every = self.cfg.train.sample_every  # 0: never
+        return bool(every) and step % every == 0
 
     def log_step(self, reading: LedgerReading) -> None:
         """The progress line, metrics.csv and TensorBoard: the mean loss of the good steps and

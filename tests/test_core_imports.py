@@ -4,6 +4,8 @@ level or inside a function (a lazy import hides a cycle, it does not remove it).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import fdiff
@@ -78,3 +80,16 @@ def test_fdiff_has_no_import_cycle():
     graph = {m: imports_of(m, p, set(files)) for m, p in files.items()}
     assert "fdiff.networks" in graph["fdiff.hierarchical"]  # the graph sees real imports
     assert cycles(graph) == []
+
+
+def test_the_torch_free_modules_import_no_torch():
+    """``fdiff status`` and ``fdiff train-attempt`` (with its signal recorder) run beside
+    training and on login nodes: importing torch would cost seconds per call, or fail."""
+    torch_free = ("fdiff.signals", "fdiff.attempt", "fdiff.cli.attempt", "fdiff.status")
+    code = (
+        f"import sys, {', '.join(torch_free)}; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'torch'); "
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
