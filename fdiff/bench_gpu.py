@@ -353,7 +353,7 @@ def syncs(s: Section, z: Sizes, out: Path, work: Path) -> None:
                 torch.cuda.set_sync_debug_mode(0)
     how = ("torch.cuda.set_sync_debug_mode('warn'), warnings counted"
            if cuda else "host reads (aten._local_scalar_dense: .item(), float(), bool()) "
-           "inside Trainer.train_step (the state's step) on the CPU, with fused Adam as on CUDA")  # fmt: skip
+           "inside Trainer.train_step on the CPU, with fused Adam as on CUDA")  # fmt: skip
     s.add("train_step", "syncs_per_step", sum(in_step) / len(in_step), note=how)
     s.add("train_step", "max_syncs_in_a_step", max(in_step))
     if not cuda:

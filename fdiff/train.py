@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import os
 import time
 from pathlib import Path
@@ -43,7 +44,9 @@ from fdiff.io import atomic_path, write_text
 from fdiff.nonfinite import LedgerReading
 from fdiff.progress import progress as pbar
 from fdiff.tblog import open_board
-from fdiff.train_state import TrainState, build_train_state, log
+from fdiff.train_state import TrainState, build_train_state
+
+log = logging.getLogger(__name__)
 
 PREEMPTED_MARKER = rundir.PREEMPTED  # kept for importers: fdiff.rundir names the files
 EXIT_PREEMPTED = rundir.EXIT_PREEMPTED

@@ -35,7 +35,7 @@ from fdiff.models import build_model
 from fdiff.nn import set_activation_checkpointing
 from fdiff.nonfinite import StepLedger
 
-log = logging.getLogger("fdiff.train")  # one logger for training's lines, wherever they start
+log = logging.getLogger(__name__)
 
 
 def ema_decay(step: int, rate: float, warmup: bool) -> float:
