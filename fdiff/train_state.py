@@ -155,8 +155,8 @@ class TrainState:
         number. Does not advance :attr:`step`: the caller does, after its own bookkeeping."""
         tc = self.cfg.train
         n = x0.shape[0]
-        # the draws' order (flips, t, noise) is part of the checkpoint contract: resumed runs
-        # replay it from the saved generator state
+        # flips, t, noise: the order of these draws from one generator fixes a seed's numbers
+        # (reordered, every run changes: benchmarks/train_same_numbers.py would say so)
         if tc.flip:
             flip = torch.rand(n, device=self.device, generator=self.gen) < 0.5
             x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
