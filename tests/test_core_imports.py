@@ -4,6 +4,8 @@ level or inside a function (a lazy import hides a cycle, it does not remove it).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import fdiff
@@ -102,9 +104,6 @@ def test_the_model_and_the_noise_process_stand_alone():
 def test_the_plan_imports_no_torch():
     """The Snakefile imports fdiff.plan at parse time, in an environment that may hold only
     Snakemake and PyYAML (tests/workflow/test_envs.py); `fdiff status` runs on a login node."""
-    import subprocess
-    import sys
-
     plan = sorted(m for m in module_files() if m.startswith("fdiff.plan"))
     code = (
         f"import {', '.join(plan)}, sys; "
@@ -112,3 +111,21 @@ def test_the_plan_imports_no_torch():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_the_torch_free_modules_import_no_torch():
+    """``fdiff status`` and ``fdiff train-attempt`` (with its signal recorder) run beside
+    training and on login nodes: importing torch would cost seconds per call, or fail."""
+    torch_free = (
+        "fdiff.training.signals",
+        "fdiff.training.attempt",
+        "fdiff.cli.attempt",
+        "fdiff.plan.status",
+    )
+    code = (
+        f"import sys, {', '.join(torch_free)}; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'torch'); "
+        "assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

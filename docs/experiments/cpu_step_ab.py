@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import tempfile
 import time
 
 import torch
 
 from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
-from fdiff.data.loader import TensorImages
-from fdiff.training.trainer import Trainer
+from fdiff.training.state import TrainState, build_train_state
 
 # name -> (arch, decoding, looped, base_channels, attention resolutions)
 SETS = {
@@ -51,8 +49,8 @@ SETS = {
 }
 
 
-def trainer(arch: str, decoding: str, looped: bool, c: int, attn: tuple[int, ...], x) -> Trainer:
-    """A demo-shaped trainer (K = 3, channels [C, 2C]); looped forces the K loop."""
+def trainer(arch: str, decoding: str, looped: bool, c: int, attn: tuple[int, ...]) -> TrainState:
+    """A demo-shaped train state (K = 3, channels [C, 2C]); looped forces the K loop."""
     m = ModelConfig(
         arch=arch,
         decoding=decoding,
@@ -65,11 +63,7 @@ def trainer(arch: str, decoding: str, looped: bool, c: int, attn: tuple[int, ...
         num_heads=4,
     )
     tc = TrainConfig(steps=1000, batch_size=16, lr=5e-4, device="cpu")
-    tr = Trainer(
-        RunConfig(model=m, diffusion=DiffusionConfig(), train=tc),
-        TensorImages(x),
-        tempfile.mkdtemp(),
-    )
+    tr = build_train_state(RunConfig(model=m, diffusion=DiffusionConfig(), train=tc))
     if looped:
         fwd = tr.model.forward
         tr.model.forward = lambda *a, **k: fwd(*a, looped=True, **k)
@@ -84,7 +78,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     x = torch.rand(256, 3, 16, 16) * 2 - 1  # [N x 3 x 16 x 16]
-    trs = {name: trainer(*spec, x) for name, spec in SETS[a.set].items()}
+    trs = {name: trainer(*spec) for name, spec in SETS[a.set].items()}
     spent = dict.fromkeys(trs, 0.0)
     for tr in trs.values():
         for _ in range(2):  # warm-up

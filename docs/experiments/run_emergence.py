@@ -41,7 +41,8 @@ from fdiff.config import DiffusionConfig, ModelConfig, RunConfig, TrainConfig
 from fdiff.data.loader import TensorImages, to_float
 from fdiff.diffusion.samplers import segment
 from fdiff.metrics.segmentation import SegProtocol, binary_metrics, fit_foreground_subset
-from fdiff.training.trainer import StepBatchSampler, Trainer
+from fdiff.training.state import StepBatchSampler
+from fdiff.training.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from levels import generate  # noqa: E402
@@ -220,8 +221,8 @@ def main(argv=None):
     print(f"data {a.difficulty} {a.resolution}px: {time.time() - t0:.1f}s", flush=True)
 
     out_dir = Path(tempfile.mkdtemp(prefix=f"emerg_{a.tag}_"))
-    trainer = Trainer(cfg, TensorImages(xtr), out_dir)
-    params = sum(p.numel() for p in trainer.model.parameters())
+    trainer = Trainer.build(cfg, TensorImages(xtr), out_dir)
+    params = sum(p.numel() for p in trainer.state.model.parameters())
     sampler = StepBatchSampler(len(xtr), a.batch, 0, a.steps, a.seed)
     ts = [int(v) for v in a.eval_t.split(",")]
     static = dict(
@@ -255,10 +256,10 @@ def main(argv=None):
 
     def evaluate(step, train_s, loss, tlist=ts):
         cpu_s = round(train_cpu[0], 1)
-        for name, net in (("raw", trainer.model), ("ema", trainer.ema)):
+        for name, net in (("raw", trainer.state.model), ("ema", trainer.state.ema)):
             for t in tlist:
-                pt = predict(net, trainer.diffusion, xte, t, a.eval_seed)
-                pf = predict(net, trainer.diffusion, xfit, t, a.eval_seed + 1)
+                pt = predict(net, trainer.state.diffusion, xte, t, a.eval_seed)
+                pf = predict(net, trainer.state.diffusion, xfit, t, a.eval_seed + 1)
                 r = score(pt, mte, pf, mfit, a.K, t)
                 w.writerow(
                     {
@@ -281,12 +282,12 @@ def main(argv=None):
                         flush=True,
                     )
         fh.flush()
-        trainer.model.train()
+        trainer.state.model.train()
 
     train_s, losses, step, last_loss = 0.0, [], 0, float("nan")
     train_cpu = [0.0]  # process CPU seconds spent in training steps (load-independent-ish)
     evaluate(0, 0.0, float("nan"))
-    trainer.model.train()
+    trainer.state.model.train()
     budget = a.minutes * 60
 
     def spent():
@@ -296,8 +297,9 @@ def main(argv=None):
         s0, c0 = time.time(), time.process_time()
         idx = sampler.batch(step)
         # the loss stays on the device until an evaluation reads the mean
-        losses.append(trainer.train_step(xtr[idx].to(trainer.device, non_blocking=True), None))
-        trainer.step = step = step + 1
+        x0 = xtr[idx].to(trainer.state.device, non_blocking=True)
+        losses.append(trainer.train_step(x0, None))
+        trainer.state.step = step = step + 1
         train_s += time.time() - s0
         train_cpu[0] += time.process_time() - c0
         if step % a.eval_every == 0:
@@ -323,7 +325,7 @@ def main(argv=None):
         Path(a.save).parent.mkdir(parents=True, exist_ok=True)
         trainer.write_model()
         os.replace(trainer.model_path, a.save)
-        raw = ckpt.model_state(cfg.model, cfg.diffusion, trainer.model.state_dict(), step)
+        raw = ckpt.model_state(cfg.model, cfg.diffusion, trainer.state.model.state_dict(), step)
         ckpt.save(raw, str(Path(a.save).with_suffix("")) + "_raw.pt")
     return 0
 

@@ -304,6 +304,7 @@ def syncs(s: Section, z: Sizes, out: Path, work: Path) -> None:
     """Host syncs of the real training loop (Trainer.run), per step and between sync points."""
     from fdiff.config import RunConfig
     from fdiff.data.loader import TensorImages
+    from fdiff.training.state import build_train_state
     from fdiff.training.trainer import Trainer
 
     cuda = s.device.type == "cuda"
@@ -316,10 +317,10 @@ def syncs(s: Section, z: Sizes, out: Path, work: Path) -> None:
     res = cfg.model.resolution
     images = TensorImages(torch.rand(4 * z.sync_batch, 3, res, res) * 2 - 1)
     with tempfile.TemporaryDirectory(prefix="fdiff-syncs-") as tmp:
-        trainer = Trainer(cfg, images, tmp)
+        state = build_train_state(cfg)
         if not cuda:  # count the path CUDA runs: fused Adam (on the CPU too since torch 2.4)
-            params = trainer.model.parameters()
-            trainer.opt = torch.optim.Adam(params, lr=cfg.train.lr, fused=True)
+            state.opt = torch.optim.Adam(state.model.parameters(), lr=cfg.train.lr, fused=True)
+        trainer = Trainer(state, images, tmp)
         step = trainer.train_step
         in_step: list[int] = []  # syncs inside train_step i
         before: list[int] = []  # syncs in the loop between step i - 1 and step i

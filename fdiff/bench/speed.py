@@ -2,9 +2,8 @@
 
 Sections, each a set of rows of one table (and one CSV):
 
-- ``train``: one training step, :meth:`fdiff.training.trainer.Trainer.train_step` itself (t and
-noise
-  drawn, forward, Eq. 8 loss, backward, Adam, EMA update), of the standard U-Net and of every
+- ``train``: one training step, :meth:`fdiff.training.state.TrainState.train_step` itself (t and
+  noise drawn, forward, Eq. 8 loss, backward, Adam, EMA update), of the standard U-Net and of every
   factorized variant: ``shared`` (the K branches batched into one decoder call),
   ``shared-looped`` (the Python loop over K, the reference), ``unshared``, ``concat`` and
   ``mask_hmid``. Beside the time ratio to the standard model stands the FLOP ratio; their
@@ -182,25 +181,24 @@ def training_step(
     checkpoint: bool = False,
     seed: int = 0,
 ) -> Callable[[], torch.Tensor]:
-    """The real training step at a fixed batch: :meth:`fdiff.training.trainer.Trainer.train_step` of
-    a Trainer built as ``fdiff train`` builds it (EMA copy, fused Adam on CUDA, bf16 and
+    """The real training step at a fixed batch: :meth:`fdiff.training.state.TrainState.train_step`
+    of a state built as ``fdiff train`` builds it (EMA copy, fused Adam on CUDA, bf16 and
     channels_last on CUDA, compiled or checkpointed on request); ``looped`` makes it call the
     factorized model's reference loop over K."""
-    from fdiff.training.trainer import Trainer
+    from fdiff.training.state import build_train_state
 
     tc = TrainConfig(
         batch_size=batch, device=device.type, compile=compile, checkpoint_activations=checkpoint,
         seed=seed,
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="fdiff-bench-") as out:  # train_step writes nothing
-        trainer = Trainer(RunConfig(cfg, DiffusionConfig(), tc), [], out)
+    state = build_train_state(RunConfig(cfg, DiffusionConfig(), tc))
     if looped:
-        called = trainer.net
-        trainer.net = lambda x, t, y=None: called(x, t, y, looped=True)
+        called = state.net
+        state.net = lambda x, t, y=None: called(x, t, y, looped=True)
     x0 = _images(cfg, device, batch, torch.Generator().manual_seed(seed))
     y = _labels(cfg, device, batch)
-    trainer.model.train()
-    return lambda: trainer.train_step(x0, y)
+    state.model.train()
+    return lambda: state.train_step(x0, y)
 
 
 # -- sections ------------------------------------------------------------------------------------

@@ -131,11 +131,12 @@ def cmd_summary(args) -> int:
 
 def cmd_train(args) -> int:
     from fdiff.data.loader import H5ImageDataset
-    from fdiff.training.trainer import EXIT_PREEMPTED, Preempted, Trainer, _SignalFlag
+    from fdiff.training.signals import TRAIN_STOP, SignalRecorder
+    from fdiff.training.trainer import EXIT_PREEMPTED, Preempted, Trainer
 
     # A signal is recorded from here to the exit: one during start-up stops training after its
     # first step (checkpoint and marker), one after the last step stops nothing (exit 0).
-    with _SignalFlag(ignore_after=True) as stop:
+    with SignalRecorder(TRAIN_STOP, ignore_after=True) as stop:
         cfg = RunConfig.from_yaml(args.config)
         d = cfg.to_dict()
         if args.arch:
@@ -149,8 +150,9 @@ def cmd_train(args) -> int:
             raise FdiffError(
                 f"{args.data}: images are {res} px but model.resolution is {cfg.model.resolution}"
             )
+        trainer = Trainer.build(cfg, dataset, args.out, _preview_split(args.data, args.split))
         try:
-            Trainer(cfg, dataset, args.out, preview=_preview_split(args.data, args.split)).run(stop)
+            trainer.run(stop)
         except Preempted as e:
             print(f"fdiff train: preempted: {e}", file=sys.stderr)
             return EXIT_PREEMPTED

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -38,8 +37,7 @@ from pathlib import Path
 
 from fdiff.errors import FdiffError
 from fdiff.training import rundir
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+from fdiff.training.signals import ATTEMPT_STOP, SignalRecorder
 
 
 @dataclass(frozen=True)
@@ -71,27 +69,6 @@ class _Log:
     def say(self, text: str) -> None:
         self.file.write(f"train: attempt {self.number}: {text}\n")
         self.file.flush()
-
-
-class _Signals:
-    """Records SIGTERM/SIGINT/SIGUSR1 until the verdict is written."""
-
-    def __init__(self, log: _Log):
-        self.received, self.log, self._old = False, log, {}
-
-    def __enter__(self):
-        for s in STOP_SIGNALS:
-            self._old[s] = signal.signal(s, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if not self.received:
-            self.log.say("signal received; waiting for training to checkpoint")
-        self.received = True
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items():
-            signal.signal(s, h)
 
 
 def _host() -> str:
@@ -228,11 +205,13 @@ def _attempt(o: AttemptOptions, rd: Path, log: _Log) -> int:
     (rd / rundir.PREEMPTED).unlink(missing_ok=True)
     (rd / rundir.INPUTS).write_text(fp + "\n")
     log.say(f"on {_host()} (SLURM job {_job()})")
-    with _Signals(log) as signals:
+    waiting = "signal received; waiting for training to checkpoint"
+    # until the verdict is written: SLURM signals this process too, and it must outlive training
+    with SignalRecorder(ATTEMPT_STOP, on_first=lambda _: log.say(waiting)) as signalled:
         child = subprocess.Popen(_launch_command(o), stdout=log.file, stderr=log.file)
         rc = child.wait()  # a signal is recorded; the wait goes on (PEP 475)
         prune_superseded(rd, log)
-        return _classify(rd, log, n, rc, signals.received)
+        return _classify(rd, log, n, rc, bool(signalled))
 
 
 def _classify(rd: Path, log: _Log, n: int, rc: int, signalled: bool) -> int:

@@ -124,7 +124,7 @@ def test_tensorboard_and_previews_do_not_change_training(tmp_path, shapes16, tin
     watched = tiny_run_config(steps=4, log_every=1, sample_every=2, sample_num=2)
     weights = []
     for name, cfg in (("quiet", quiet), ("watched", watched), ("default", base)):
-        Trainer(cfg, data, tmp_path / name).run()
+        Trainer.build(cfg, data, tmp_path / name).run()
         weights.append(torch.load(tmp_path / name / "model.pt", weights_only=True)["state_dict"])
     assert (tmp_path / "watched" / rundir.TENSORBOARD).is_dir()
     assert not (tmp_path / "quiet" / rundir.TENSORBOARD).exists()

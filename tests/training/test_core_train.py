@@ -19,7 +19,8 @@ from fdiff.config import RunConfig
 from fdiff.data.loader import H5ImageDataset, TensorImages
 from fdiff.errors import FdiffError
 from fdiff.training import checkpoint as ckpt
-from fdiff.training.trainer import EXIT_PREEMPTED, PREEMPTED_MARKER, StepBatchSampler, Trainer
+from fdiff.training.state import StepBatchSampler
+from fdiff.training.trainer import EXIT_PREEMPTED, PREEMPTED_MARKER, Trainer
 
 
 def fixed_eval_loss(trainer: Trainer, x0: torch.Tensor) -> float:
@@ -27,16 +28,16 @@ def fixed_eval_loss(trainer: Trainer, x0: torch.Tensor) -> float:
     t = torch.arange(0, 1000, 1000 // 16)[:16].repeat(len(x0))[: 16 * len(x0)]
     x = x0.repeat_interleave(16, 0)
     noise = torch.randn(x.shape, generator=g)
-    trainer.model.eval()
+    trainer.state.model.eval()
     with torch.no_grad():
-        return trainer.diffusion.loss(trainer.model, x, t, noise).item()
+        return trainer.state.diffusion.loss(trainer.state.model, x, t, noise).item()
 
 
 def test_training_overfits_a_tiny_batch(tmp_path, tiny_run_config):
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
     cfg = tiny_run_config(steps=150, batch_size=2, lr=2e-3, flip=False, checkpoint_every=1000)
-    trainer = Trainer(cfg, TensorImages(x0), tmp_path / "run")
+    trainer = Trainer.build(cfg, TensorImages(x0), tmp_path / "run")
     before = fixed_eval_loss(trainer, x0)
     trainer.run()
     after = fixed_eval_loss(trainer, x0)
@@ -46,17 +47,17 @@ def test_training_overfits_a_tiny_batch(tmp_path, tiny_run_config):
 
 def test_stop_and_resume_equals_uninterrupted(tmp_path, shapes16, tiny_run_config):
     data = H5ImageDataset(shapes16, "train")
-    full = Trainer(tiny_run_config(steps=6), data, tmp_path / "full")
+    full = Trainer.build(tiny_run_config(steps=6), data, tmp_path / "full")
     full.run()
-    part = Trainer(tiny_run_config(steps=4), data, tmp_path / "part")
+    part = Trainer.build(tiny_run_config(steps=4), data, tmp_path / "part")
     part.run()
-    resumed = Trainer(tiny_run_config(steps=6), data, tmp_path / "part")
+    resumed = Trainer.build(tiny_run_config(steps=6), data, tmp_path / "part")
     resumed.run()
-    assert resumed.step == full.step == 6
-    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
-                            strict=True):  # fmt: skip
+    assert resumed.state.step == full.state.step == 6
+    done, again = full.state.model.state_dict(), resumed.state.model.state_dict()
+    for (name, a), b in zip(done.items(), again.values(), strict=True):
         assert torch.equal(a, b), name
-    for a, b in zip(full.ema.parameters(), resumed.ema.parameters(), strict=True):
+    for a, b in zip(full.state.ema.parameters(), resumed.state.ema.parameters(), strict=True):
         assert torch.equal(a, b)
     rows = (tmp_path / "part" / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["step", "2", "4", "6"]
@@ -77,22 +78,22 @@ def test_batches_are_a_function_of_the_step():
 
 def test_resume_refuses_another_architecture(tmp_path, shapes16, tiny_run_config):
     data = H5ImageDataset(shapes16, "train")
-    Trainer(tiny_run_config(steps=3), data, tmp_path / "run").run()
+    Trainer.build(tiny_run_config(steps=3), data, tmp_path / "run").run()
     other = RunConfig.from_dict(
         {"model": {"preset": "tiny", "arch": "ddpm"}, "train": {"steps": 4}}
     )
     with pytest.raises(FdiffError, match="another model config"):
-        Trainer(other, data, tmp_path / "run").run()
+        Trainer.build(other, data, tmp_path / "run").run()
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, shapes16, tiny_run_config):
     data = H5ImageDataset(shapes16, "train")
-    trainer = Trainer(tiny_run_config(steps=3), data, tmp_path / "run")
+    trainer = Trainer.build(tiny_run_config(steps=3), data, tmp_path / "run")
     trainer.run()
     saved = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
-    trainer = Trainer(tiny_run_config(steps=6), data, tmp_path / "run")
+    trainer = Trainer.build(tiny_run_config(steps=6), data, tmp_path / "run")
     with torch.no_grad():
-        trainer.model.decoder.head[-1].bias.fill_(float("nan"))
+        trainer.state.model.decoder.head[-1].bias.fill_(float("nan"))
     trainer.resume = lambda: False  # keep the poisoned weights; start counting at 0
     with pytest.raises(FdiffError, match="non-finite loss .* at step 0"):
         trainer.run()

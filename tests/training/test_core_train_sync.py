@@ -20,9 +20,11 @@ from fdiff.training.trainer import Trainer
 
 
 def _trainer(tmp_path, data, cfg, fused: bool) -> Trainer:
-    trainer = Trainer(cfg, data, tmp_path / "run")
+    trainer = Trainer.build(cfg, data, tmp_path / "run")
     if fused:  # what CUDA runs: the skip decided by the kernel, on the device
-        trainer.opt = torch.optim.Adam(trainer.model.parameters(), lr=cfg.train.lr, fused=True)
+        trainer.state.opt = torch.optim.Adam(
+            trainer.state.model.parameters(), lr=cfg.train.lr, fused=True
+        )
     return trainer
 
 
@@ -40,7 +42,7 @@ def test_host_reads_only_at_sync_points(tmp_path, shapes16, tiny_run_config, mon
         return out
 
     def counted_host_values(t):
-        syncs.append(trainer.step)
+        syncs.append(trainer.state.step)
         return t.tolist()
 
     trainer.train_step = counted_step
@@ -51,7 +53,7 @@ def test_host_reads_only_at_sync_points(tmp_path, shapes16, tiny_run_config, mon
     if fused:
         assert in_step == [0] * 9, in_step
     else:
-        assert len(in_step) == 9 and min(in_step) > len(trainer.opt.param_groups[0]["params"])
+        assert len(in_step) == 9 and min(in_step) > len(trainer.state.opt.param_groups[0]["params"])
     # the sync points: logging at 4 and 8, logging and the final checkpoint at 9 (whose state
     # reads the skip count once more)
     assert syncs == [4, 8, 9, 9], syncs
@@ -65,9 +67,9 @@ def test_a_non_finite_step_is_skipped(tmp_path, shapes16, tiny_run_config, fused
     step = trainer.train_step
 
     def poisoned_step(x0, y):
-        out = step(x0 * float("nan") if trainer.step == 2 else x0, y)
-        weights.append([p.detach().clone() for p in trainer.model.parameters()])
-        ema.append([p.detach().clone() for p in trainer.ema.parameters()])
+        out = step(x0 * float("nan") if trainer.state.step == 2 else x0, y)
+        weights.append([p.detach().clone() for p in trainer.state.model.parameters()])
+        ema.append([p.detach().clone() for p in trainer.state.ema.parameters()])
         return out
 
     trainer.train_step = poisoned_step
@@ -76,8 +78,8 @@ def test_a_non_finite_step_is_skipped(tmp_path, shapes16, tiny_run_config, fused
     assert same == [False, True, False, False, False]  # step 2 changed nothing
     assert [all(map(torch.equal, a, b)) for a, b in zip(ema, ema[1:], strict=False)] == same
     assert all(torch.isfinite(p).all() for p in weights[-1] + ema[-1])
-    assert trainer.bad_steps == 1
-    adam_steps = {float(s["step"]) for s in trainer.opt.state_dict()["state"].values()}
+    assert trainer.state.bad_steps == 1
+    adam_steps = {float(s["step"]) for s in trainer.state.opt.state_dict()["state"].values()}
     assert adam_steps == {5.0}  # the skipped step did not count in Adam's bias correction
     rows = (tmp_path / "run" / "metrics.csv").read_text().split()[1:]
     assert [r.split(",")[0] for r in rows] == ["3", "6"]
@@ -91,8 +93,8 @@ def test_too_many_non_finite_steps_stop_before_the_next_checkpoint(
     cfg = tiny_run_config(steps=8, log_every=100, checkpoint_every=4, max_bad_steps=0)
     trainer = _trainer(tmp_path, H5ImageDataset(shapes16, "train"), cfg, fused)
     step = trainer.train_step
-    trainer.train_step = lambda x0, y: step(x0 * float("nan") if trainer.step == 2 else x0, y)
+    trainer.train_step = lambda x0, y: step(x0 * float("nan") if trainer.state.step == 2 else x0, y)
     with pytest.raises(FdiffError, match=r"non-finite loss \(nan on rank 0\) at step 2 "):
         trainer.run()
-    assert trainer.step == 4  # learnt at the sync point of step 4, before its checkpoint
+    assert trainer.state.step == 4  # learnt at the sync point of step 4, before its checkpoint
     assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()

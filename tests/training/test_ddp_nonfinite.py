@@ -31,20 +31,22 @@ def _rank(rank: int, port: int, data: str, out: str, fused: bool, results) -> No
         "train": {"steps": 6, "batch_size": 4, "log_every": 3, "checkpoint_every": 1000,
                   "max_bad_steps": 1, "seed": 1},
     })  # fmt: skip
-    trainer = Trainer(cfg, H5ImageDataset(data, "train"), out)
+    trainer = Trainer.build(cfg, H5ImageDataset(data, "train"), out)
     if fused:
-        trainer.opt = torch.optim.Adam(trainer.model.parameters(), lr=cfg.train.lr, fused=True)
+        trainer.state.opt = torch.optim.Adam(
+            trainer.state.model.parameters(), lr=cfg.train.lr, fused=True
+        )
     step, weights = trainer.train_step, []
 
     def poisoned(x0, y):  # rank 1 alone sees a NaN at step 2
-        loss = step(x0 * float("nan") if rank == 1 and trainer.step == 2 else x0, y)
-        weights.append([p.detach().clone() for p in trainer.model.parameters()])
+        loss = step(x0 * float("nan") if rank == 1 and trainer.state.step == 2 else x0, y)
+        weights.append([p.detach().clone() for p in trainer.state.model.parameters()])
         return loss
 
     trainer.train_step = poisoned
     trainer.run()
     same = [all(map(torch.equal, a, b)) for a, b in zip(weights, weights[1:], strict=False)]
-    results.put((rank, same, trainer.bad_steps, [w.sum().item() for w in weights[-1]]))
+    results.put((rank, same, trainer.state.bad_steps, [w.sum().item() for w in weights[-1]]))
     torch.distributed.destroy_process_group()
 
 

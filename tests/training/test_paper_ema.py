@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from fdiff.config import RunConfig
-from fdiff.training.trainer import ema_decay
+from fdiff.training.state import ema_decay
 
 PAPER = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
