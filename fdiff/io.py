@@ -58,3 +58,18 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, obj) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json_object(path: str | os.PathLike, expected: str = "a JSON object") -> dict:
+    """The JSON object in ``path``; anything else (unreadable, not JSON, not an object) is a
+    one-line FdiffError naming the file and what was expected."""
+    from fdiff.errors import FdiffError
+
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise FdiffError(f"{path}: cannot read {expected} ({e})") from None
+    if not isinstance(obj, dict):
+        raise FdiffError(f"{path}: expected {expected}, found a JSON {type(obj).__name__}")
+    return obj

@@ -18,12 +18,12 @@ Overrides (for mirrors and for tests):
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fdiff.errors import FdiffError
+from fdiff.io import read_json_object
 
 FLOWERS_URL = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
 REDO_RAW = "https://raw.githubusercontent.com/mickaelChen/ReDO/master/"
@@ -280,12 +280,9 @@ def load_registry(
     if overrides is None:
         return reg
     path = Path(overrides)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise FdiffError(f"{path}: cannot read registry overrides as JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise FdiffError(f"{path}: expected a JSON object {{dataset: {{file: {{field: value}}}}}}")
+    data = read_json_object(
+        path, "registry overrides, a JSON object {dataset: {file: {field: value}}}"
+    )
     for ds_name, files in data.items():
         src = reg.source(ds_name)
         new_files = list(src.files)

@@ -16,13 +16,13 @@ to percent for display.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fdiff.errors import FdiffError
+from fdiff.io import read_json_object
 from fdiff.metrics.protocol import SegProtocol
 
 if TYPE_CHECKING:  # imported by the readers: the metric names are read without pandas
@@ -129,12 +129,7 @@ def read_seg_csv(path: str | Path) -> Result:
 def read_json_result(path: str | Path) -> Result:
     """A fid JSON (``fid`` key) or a consistency JSON (``acc`` key, no ``fid``)."""
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise FdiffError(f"{path}: unreadable JSON ({e})") from None
-    if not isinstance(obj, dict):
-        raise FdiffError(f"{path}: expected a JSON object")
+    obj = read_json_object(path, "a fid or consistency JSON object")
     if "fid" in obj:
         metrics = {"fid": _float(obj["fid"], path, "fid")}
         if obj.get("kid_mean") is not None:
