@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 
-# RESULTS-relative templates. A run directory (RUN_DIR) is one experiment's arch.
+from fdiff import rundir
+
+# RESULTS-relative templates. A run directory (RUN_DIR) is one experiment's arch; the names of
+# the files training writes in it are fdiff.rundir's.
 RUN_DIR = "{dataset}-{res}/{arch}"
 TEMPLATES = {
     # datasets
@@ -21,9 +24,9 @@ TEMPLATES = {
     "data_h5": "data/{dataset}-{res}.h5",
     # a training run (its state files are fdiff/rundir.py's)
     "run_dir": RUN_DIR,
-    "run_yaml": RUN_DIR + "/run.yaml",
-    "model": RUN_DIR + "/model.pt",
-    "metrics": RUN_DIR + "/metrics.csv",
+    "run_yaml": f"{RUN_DIR}/{rundir.RUN_CONFIG}",
+    "model": f"{RUN_DIR}/{rundir.MODEL}",
+    "metrics": f"{RUN_DIR}/{rundir.METRICS}",
     # samples
     "shard": RUN_DIR + "/samples/shard-{shard}.h5",
     "samples": RUN_DIR + "/samples.h5",
@@ -43,7 +46,7 @@ TEMPLATES = {
     "baseline_h5": "baselines/{data}-{res}/{kind}-{split}.h5",
     "baseline_csv": "baselines/{data}-{res}/{kind}-{protocol}.csv",
     "supervised_dir": "supervised/{data}-{res}",
-    "supervised_model": "supervised/{data}-{res}/model.pt",
+    "supervised_model": f"supervised/{{data}}-{{res}}/{rundir.MODEL}",
     "supervised_h5": "supervised/{data}-{res}/seg-{split}.h5",
     "supervised_csv": "supervised/{data}-{res}/seg-{split}.csv",
     # the report
