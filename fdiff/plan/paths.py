@@ -108,7 +108,8 @@ class Layout:
 
     @staticmethod
     def run(name: str, arch: str | None = None) -> dict[str, str]:
-        """The template fields of experiment `name` (`dataset-res`), and of one arch."""
+        """The template fields of experiment `name`, and of one arch (fdiff.plan.checks holds
+        every experiment to the name `dataset-res`)."""
         dataset, res = name.rsplit("-", 1)
         return {"dataset": dataset, "res": res, **({"arch": arch} if arch else {})}
 
@@ -128,18 +129,11 @@ class Layout:
 
     # --- the scoring rule's {scored} prefix ----------------------------------------------
 
-    def scored(self, prefix: str, protocol: str, per_class: bool = False) -> str:
-        """The score CSV of the segmentation files {prefix}-{split}.h5 (prefix: absolute)."""
-        return f"{prefix}-{protocol}{CLASSES_SUFFIX if per_class else ''}.csv"
-
     @staticmethod
     def scored_pattern(archs: list[str], kinds: list[str]) -> str:
         """The regex of {scored}: a prefix of SCORED_PREFIXES, RESULTS-relative."""
         fields = {**FIELD_PATTERNS, "arch": "|".join(archs), "kind": "|".join(kinds)}
-        alts = []
-        for prefix in SCORED_PREFIXES:
-            alts.append(_regex(prefix, fields, named=False))
-        return "|".join(f"(?:{a})" for a in alts)
+        return "|".join(f"(?:{_regex(p, fields, named=False)})" for p in SCORED_PREFIXES)
 
     @staticmethod
     def scored_fields(scored: str) -> dict[str, str]:
