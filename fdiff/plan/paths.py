@@ -49,6 +49,9 @@ TEMPLATES = {
     "supervised_model": f"supervised/{{data}}-{{res}}/{rundir.MODEL}",
     "supervised_h5": "supervised/{data}-{res}/seg-{split}.h5",
     "supervised_csv": "supervised/{data}-{res}/seg-{split}.csv",
+    # any of the score CSVs above, as the one scoring rule writes them ({scored}: the prefix of
+    # SCORED_PREFIXES that its segmentation file has; {classes}: "" or CLASSES_SUFFIX)
+    "scores": "{scored}-{protocol}{classes}.csv",
     # the report
     "table_csv": "tables/table{n}.csv",
     "table_tex": "tables/table{n}.tex",

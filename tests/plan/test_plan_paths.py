@@ -22,6 +22,14 @@ def test_fill_leaves_the_fields_not_given_as_wildcards():
     assert L.model(**L.run("cub-128", "ddpm")) == "R/cub-128/ddpm/model.pt"
     assert L.log("segment", "{dataset}-{res}") == "R/logs/segment/{dataset}-{res}.log"
     assert L.log("status") == "R/logs/status.log"
+    # the scoring rule's pattern, filled in, is each score CSV of the registry
+    run = L.run("cub-128", "ddpm")
+    assert L.scores(scored="cub-128/ddpm/seg/cub-kmeans", protocol="fixed", classes="") == (
+        L.kmeans_csv(**run, data="cub", protocol="fixed")
+    )
+    assert L.scores(scored="cub-128/ddpm/seg/cub", protocol="fixed", classes="-classes") == (
+        L.seg_classes_csv(**run, data="cub", protocol="fixed")
+    )
     assert L.figure("loss-curves") == ("R/figures/loss-curves.png", "R/figures/loss-curves.pdf")
     with pytest.raises(AttributeError):
         L.no_such_file()

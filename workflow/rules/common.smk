@@ -17,7 +17,6 @@ PLAN = Plan(config)
 # Before the rules read the config: a bad key fails here, in one line, not in a job.
 check_config(PLAN)
 L = PLAN.layout
-R = config["results"]
 EXPERIMENTS = PLAN.experiments
 DATASETS = PLAN.datasets
 run_config = PLAN.run_config

@@ -41,7 +41,7 @@ rule score:
     input:
         unpack(lambda w: score_inputs(PLAN, w.scored, w.protocol)),
     output:
-        f"{R}/{{scored}}-{{protocol}}{{classes}}.csv",
+        L.scores(),
     log:
         L.log("score", "{scored}-{protocol}{classes}"),
     wildcard_constraints:
