@@ -4,6 +4,7 @@ and the scoring rule's {scored} prefix read back into its fields."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,13 @@ def test_the_scored_pattern_matches_every_score_csv_of_the_plan(config):
     others = [f for f in all_targets(plan) if f.endswith(".csv") and not pattern.fullmatch(f)]
     assert scores, "no score CSV in the plan"
     assert all("/tables/" in f or "/tsweep-" in f or "/supervised/" in f for f in others), others
+
+
+def test_the_rules_spell_no_result_file():
+    """The rule files name result files only through the registry: no quoted path of a result
+    file type (the environments, the config and its schema are no results)."""
+    repo = Path(__file__).resolve().parents[2]
+    result_file = re.compile(r"\"[^\"]*\.(h5|csv|json|pt|tsv|log|png|pdf|txt)\"")
+    for smk in [repo / "Snakefile", *sorted((repo / "workflow/rules").glob("*.smk"))]:
+        found = result_file.findall(smk.read_text())
+        assert not found, f"{smk.name}: result paths spelled outside fdiff/plan/paths.py"
