@@ -36,37 +36,30 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
-TABLES = [f"{R}/tables/table{n}.{ext}" for n in range(1, 8) for ext in ("csv", "tex")]
-
-
 rule all:
     default_target: True
     input:
-        TABLES,
-        figure_files(),
-        [f for name in EXPERIMENTS for f in model_files([name]) + eval_files(name)],
-        [f"{R}/status.txt"] if EXPERIMENTS else [],
+        targets.all_targets(PLAN),
 
 
 rule ablations:
     # The decoding ablations: their models and Table 6, which compares them.
     input:
-        ablation_targets(),
+        targets.ablation_targets(PLAN),
 
 
 rule figures:
     input:
-        figure_files(),
+        targets.figure_files(PLAN),
 
 
-for _n in range(1, 8):
+for _n in targets.TABLES:
 
     rule:
         name:
             f"table{_n}"
         input:
-            f"{R}/tables/table{_n}.csv",
-            f"{R}/tables/table{_n}.tex",
+            targets.table_files(PLAN, [_n]),
 
 
 for _ds in sorted({e["dataset"] for e in EXPERIMENTS.values()}):
@@ -76,4 +69,4 @@ for _ds in sorted({e["dataset"] for e in EXPERIMENTS.values()}):
         name:
             _ds
         input:
-            dataset_targets(_ds),
+            targets.dataset_targets(PLAN, _ds),

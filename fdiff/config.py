@@ -27,13 +27,22 @@ from fdiff.errors import FdiffError
 Arch = Literal["ddpm", "factorized"]
 Decoding = Literal["shared", "concat", "mask_hmid", "unshared"]
 
-# The workflow's {arch} wildcard: one name per row of the paper's Tables 5 and 6.
-ARCH_VARIANTS: dict[str, tuple[str, str]] = {
+# The one arch registry: the workflow's {arch} wildcard, the config schema's arch enum (checked
+# against it by tests/plan/test_archs.py, as JSON Schema cannot read Python) and the model's
+# method label. Each name -> the model's (arch, decoding): one name per row of the paper's
+# Tables 5 and 6, and the appendix's two-level model, a factorized model that only
+# model.sub_regions >= 2 tells apart, so it is no choice of `--arch` (ARCH_VARIANTS).
+ARCHS: dict[str, tuple[str, str]] = {
     "ddpm": ("ddpm", "shared"),
     "factorized": ("factorized", "shared"),
     "concat": ("factorized", "concat"),
     "mask_hmid": ("factorized", "mask_hmid"),
     "unshared": ("factorized", "unshared"),
+    "hierarchical": ("factorized", "shared"),
+}
+HIERARCHICAL = "hierarchical"
+ARCH_VARIANTS: dict[str, tuple[str, str]] = {
+    name: pair for name, pair in ARCHS.items() if name != HIERARCHICAL
 }
 
 
@@ -88,14 +97,14 @@ class ModelConfig:
 
     @property
     def method(self) -> str:
-        """The model's method label: its key in :data:`ARCH_VARIANTS` (``ddpm``, ``factorized``,
+        """The model's method label: its key in :data:`ARCHS` (``ddpm``, ``factorized``,
         ``concat``, ``mask_hmid``, ``unshared``), or ``hierarchical`` for the appendix's
         two-level model (``sub_regions`` >= 2, the workflow's arch of that name): the one name
         that model files, sample and segmentation files, summaries, metric rows and tables use."""
         if self.sub_regions:
-            return "hierarchical"
-        arch = "ddpm" if self.arch == "ddpm" else self.decoding
-        return "factorized" if arch == "shared" else arch
+            return HIERARCHICAL
+        pair = (self.arch, "shared" if self.arch == "ddpm" else self.decoding)
+        return next(name for name, p in ARCH_VARIANTS.items() if p == pair)
 
 
 @dataclass(frozen=True)

@@ -56,19 +56,22 @@ GPU_RES = {"gpu": 0, "cpus_per_gpu": 1, "threads": 1, "mem_mb": 2000, "runtime":
 CPU_RES = {"threads": 1, "mem_mb": 2000, "runtime": 60}
 
 
-def load_paper_config(checkout: Path | str = ".") -> dict[str, Any]:
-    """The paper's config of a workflow checkout (config/config.yaml), with the schema's defaults
-    filled in (as the workflow sees it)."""
+def load_paper_config(where: Path | str = ".") -> dict[str, Any]:
+    """A workflow config with the schema's defaults filled in (as the workflow sees it).
+
+    ``where``: a workflow checkout (the directory with Snakefile, config/ and workflow/: its
+    config/config.yaml, the paper's) or a config file inside one (config/demo.yaml)."""
     from snakemake.utils import validate
 
-    root = Path(checkout)
-    for rel in (PAPER_CONFIG, SCHEMA):
-        if not (root / rel).is_file():
+    where = Path(where)
+    root, config = (where, where / PAPER_CONFIG) if where.is_dir() else (where.parent.parent, where)
+    for path in (config, root / SCHEMA):
+        if not path.is_file():
             raise FdiffError(
-                f"{root / rel}: not found; expected a workflow checkout (the directory with "
+                f"{path}: not found; expected a workflow checkout (the directory with "
                 "Snakefile, config/ and workflow/)"
             )
-    cfg = yaml.safe_load((root / PAPER_CONFIG).read_text())
+    cfg = yaml.safe_load(config.read_text())
     validate(cfg, str(root / SCHEMA), set_default=True)
     return cfg
 

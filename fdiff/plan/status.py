@@ -27,7 +27,7 @@ from fdiff.progress import duration
 from fdiff.training import rundir
 
 RUN_FILES = (
-    "run.yaml",
+    rundir.RUN_CONFIG,
     "config.yaml",
     rundir.METRICS,
     rundir.CHECKPOINTS,
@@ -95,7 +95,7 @@ def _number(text: str | None) -> float | None:
 
 def _train_section(rd: Path) -> dict:
     """The run's train settings: config.yaml (as resolved by fdiff train), else run.yaml."""
-    for name in ("config.yaml", "run.yaml"):
+    for name in (rundir.TRAINED_CONFIG, rundir.RUN_CONFIG):
         train = _yaml(rd / name).get("train")
         if isinstance(train, dict) and "steps" in train:
             return train

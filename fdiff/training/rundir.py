@@ -4,6 +4,7 @@ Training (fdiff.training.trainer), the train rule's attempt logic and ``fdiff st
 write these; nothing else spells their names or formats.
 
 ``RUN_DIR/``
+  ``run.yaml``            the run config the workflow gives ``fdiff train`` (its run_config rule)
   ``model.pt``            the finished model, written last by ``fdiff train``
   ``checkpoints/last.pt`` the latest training state (periodic, or on a signal)
   ``metrics.csv``         one row per logged step
@@ -36,6 +37,7 @@ COMPLETE = ".complete"
 FAILED = ".failed"
 INPUTS = ".inputs"
 ATTEMPTS = "attempts.log"
+RUN_CONFIG = "run.yaml"
 MODEL = "model.pt"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"

@@ -109,7 +109,7 @@ def test_table7_reads_the_per_class_scores_of_voc(paper_plan):
     by_rule = {}
     for j in jobs(paper_plan):
         by_rule.setdefault(j["rule"], []).append(j)
-    (per_class,) = by_rule["eval_seg_per_class"]
+    (per_class,) = [j for j in by_rule["score"] if j["output"].endswith("-classes.csv")]
     assert per_class["output"].endswith("imagenet-64/factorized/seg/voc-per_image-classes.csv")
     assert "--multiclass" in per_class["text"] and "--per-class" in per_class["text"]
     (table7,) = [j for j in by_rule["table"] if j["wildcards"] == "n=7"]
@@ -303,8 +303,10 @@ def test_demo_small_runs_reruns_nothing_and_reruns_one_ablation(tmp_path, factor
     trained = [j["wildcards"] for j in planned if j["rule"] == "train"]
     assert trained == ["dataset=shapes, res=16, arch=concat"], trained
     for j in planned:
-        if j["rule"] in ("segment", "eval_seg", "sample", "sample_figure", "tsweep", "run_config"):
+        if j["rule"] in ("segment", "sample", "sample_figure", "tsweep", "run_config"):
             assert "arch=concat" in j["wildcards"], j["text"][:400]
+        if j["rule"] == "score":  # its wildcard is the scored file's prefix
+            assert "scored=shapes-16/concat/" in j["wildcards"], j["text"][:400]
     r = snakemake("all", "--cores", "2", "--configfile", str(cfg), timeout=600)
     assert r.returncode == 0, r.stderr[-4000:]
     for a, t in mtimes.items():

@@ -12,17 +12,17 @@ rule download:
     # that cannot be downloaded (source: local) are only checked: place them at their `path`
     # (default RAW/<name>) first; the error names the directory.
     output:
-        touch(f"{R}/raw/.ready/{{dataset}}"),
+        touch(L.raw_ready()),
     log:
-        f"{R}/logs/download/{{dataset}}.log",
+        L.log("download", "{dataset}"),
     wildcard_constraints:
-        dataset="|".join(PREPARED),
+        dataset="|".join(PLAN.datasets_of(synthetic=False)),
     conda:
         "../../envs/torch.yaml"
     params:
-        dest=lambda w: raw_dir(w.dataset),
+        dest=lambda w: PLAN.raw_dir(w.dataset),
         source=lambda w: DATASETS[w.dataset]["source"],
-        kind=lambda w: dataset_kind(w.dataset),
+        kind=lambda w: PLAN.dataset_kind(w.dataset),
     shell:
         """
         if [ {params.source} = local ]; then
@@ -41,13 +41,13 @@ rule download:
 rule prepare:
     # Raw files -> HDF5 (docs/contracts.md: /{split}/images, masks, labels).
     input:
-        ready=f"{R}/raw/.ready/{{dataset}}",
+        ready=L.raw_ready(),
     output:
-        f"{R}/data/{{dataset}}-{{res}}.h5",
+        L.data_h5(),
     log:
-        f"{R}/logs/prepare/{{dataset}}-{{res}}.log",
+        L.log("prepare", "{dataset}-{res}"),
     wildcard_constraints:
-        dataset="|".join(PREPARED),
+        dataset="|".join(PLAN.datasets_of(synthetic=False)),
     conda:
         "../../envs/torch.yaml"
     threads: CPU_RES["threads"]
@@ -55,13 +55,13 @@ rule prepare:
         mem_mb=CPU_RES["mem_mb"],
         runtime=CPU_RES["runtime"],
     params:
-        raw=lambda w: raw_dir(w.dataset),
-        kind=lambda w: dataset_kind(w.dataset),
+        raw=lambda w: PLAN.raw_dir(w.dataset),
+        kind=lambda w: PLAN.dataset_kind(w.dataset),
         # Pixel-ImageNet: its test and train subsets (docs/data.md).
         subset=lambda w: (
             f"--per-class {DATASETS[w.dataset]['per_class']}"
             f" --train-per-class {DATASETS[w.dataset]['train_per_class']}"
-            if dataset_kind(w.dataset) == "pixel-imagenet"
+            if PLAN.dataset_kind(w.dataset) == "pixel-imagenet"
             else (
                 f"--npz-wnids {shlex.quote(DATASETS[w.dataset]['npz_wnids'])}"
                 if DATASETS[w.dataset]["npz_wnids"]
@@ -76,11 +76,11 @@ rule prepare:
 rule synthesize:
     # The embedded demo's synthetic dataset (no download).
     output:
-        f"{R}/data/{{dataset}}-{{res}}.h5",
+        L.data_h5(),
     log:
-        f"{R}/logs/synthesize/{{dataset}}-{{res}}.log",
+        L.log("synthesize", "{dataset}-{res}"),
     wildcard_constraints:
-        dataset="|".join(SYNTHETIC),
+        dataset="|".join(PLAN.datasets_of(synthetic=True)),
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -98,7 +98,7 @@ rule fetch_inception:
     output:
         config["inception_weights"],
     log:
-        f"{R}/logs/fetch_inception.log",
+        L.log("fetch_inception"),
     conda:
         "../../envs/torch.yaml"
     params:

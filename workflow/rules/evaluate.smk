@@ -2,29 +2,21 @@
 # the baselines (GrabCut, DatasetDDPM-unsup = K-means on DDPM features, a supervised U-Net, and
 # the trivial and colour priors: centred disc, all foreground, K-means on RGB).
 #
-# Paths (RD = RESULTS/{dataset}-{res}/{arch}):
-#   RD/seg/{data}-{split}.h5            masks of a factorized model on a labelled dataset
-#   RD/seg/{data}-{protocol}.csv         their scores (protocol per_image | fixed)
-#   RD/seg/{data}-{protocol}-classes.csv per-class scores (evaluations with per_class: Table 7)
-#   RD/seg/{data}-kmeans-{split}.h5      DatasetDDPM-unsup masks (arch ddpm) and its scores
-#   RD/tsweep-{data}.csv, RD/fid.json, RD/consistency.json
-#   RESULTS/baselines/{data}-{res}/grabcut-{split}.h5 and grabcut-{protocol}.csv
-#   RESULTS/baselines/{data}-{res}/{prior}-{split}.h5 and {prior}-{protocol}.csv, prior in
-#       disc | all_foreground | kmeans_rgb (the trivial and colour baselines)
-#   RESULTS/supervised/{data}-{res}/model.pt, seg-{split}.h5, seg-{split}.csv
+# Where each file lands: fdiff/plan/paths.py (TEMPLATES; RUN_DIR = RESULTS/{dataset}-{res}/{arch}).
+# Every segmentation file, a model's or a baseline's, is scored by the one rule `score`.
 
 
 rule segment:
     # One denoising pass at t on real images (Sec. 3.4).
     input:
-        model=f"{RD}/model.pt",
+        model=L.model(),
         data=lambda w: data_h5(w.data, w.res),
     output:
-        f"{RD}/seg/{{data}}-{{split}}.h5",
+        L.seg_h5(),
     log:
-        f"{R}/logs/segment/{{dataset}}-{{res}}-{{arch}}-{{data}}-{{split}}.log",
+        L.log("segment", "{dataset}-{res}-{arch}-{data}-{split}"),
     benchmark:
-        f"{R}/benchmarks/segment/{{dataset}}-{{res}}-{{arch}}-{{data}}-{{split}}.tsv"
+        L.benchmark("segment", "{dataset}-{res}-{arch}-{data}-{split}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -41,58 +33,42 @@ rule segment:
         " --condition {params.condition} --out {output:q} > {log:q} 2>&1"
 
 
-rule eval_seg:
+rule score:
+    # The scores of one segmentation, whichever made it (a model, DatasetDDPM-unsup, GrabCut, a
+    # prior): {scored}-{split}.h5 -> {scored}-{protocol}.csv, and {scored}-{protocol}-classes.csv
+    # one row per class (Table 7). The prefix names the dataset and resolution, whose
+    # evaluation gives the splits (fdiff/plan/scoring.py).
     input:
-        pred=test_input(f"{RD}/seg/{{data}}-{{split}}.h5"),
-        fit=fit_input(f"{RD}/seg/{{data}}-{{split}}.h5"),
-        data=lambda w: data_h5(w.data, w.res),
+        unpack(lambda w: score_inputs(PLAN, w.scored, w.protocol)),
     output:
-        f"{RD}/seg/{{data}}-{{protocol}}.csv",
+        L.scores(),
     log:
-        f"{R}/logs/eval_seg/{{dataset}}-{{res}}-{{arch}}-{{data}}-{{protocol}}.log",
+        L.log("score", "{scored}-{protocol}{classes}"),
+    wildcard_constraints:
+        scored=scored_pattern(),
+        classes="|-classes",
     conda:
         "../../envs/torch.yaml"
     resources:
         **CPU_RESOURCES,
     params:
-        args=lambda w, input: eval_args(w.data, w.res, w.protocol, str(input.fit)),
+        args=lambda w: score_args(PLAN, w.scored, w.protocol, w.classes),
     shell:
         "fdiff eval-seg --pred {input.pred:q} --data {input.data:q} {params.args}"
         " --out {output:q} > {log:q} 2>&1"
 
 
-rule eval_seg_per_class:
-    # Table 7: one row per class, scored on the images holding it.
-    input:
-        pred=test_input(f"{RD}/seg/{{data}}-{{split}}.h5"),
-        fit=fit_input(f"{RD}/seg/{{data}}-{{split}}.h5"),
-        data=lambda w: data_h5(w.data, w.res),
-    output:
-        f"{RD}/seg/{{data}}-{{protocol}}-classes.csv",
-    log:
-        f"{R}/logs/eval_seg_per_class/{{dataset}}-{{res}}-{{arch}}-{{data}}-{{protocol}}.log",
-    conda:
-        "../../envs/torch.yaml"
-    resources:
-        **CPU_RESOURCES,
-    params:
-        args=lambda w, input: eval_args(w.data, w.res, w.protocol, str(input.fit)),
-    shell:
-        "fdiff eval-seg --pred {input.pred:q} --data {input.data:q} {params.args}"
-        " --per-class --out {output:q} > {log:q} 2>&1"
-
-
 rule tsweep:
     # Segmentation quality against t (the t sweep figure).
     input:
-        model=f"{RD}/model.pt",
+        model=L.model(),
         data=lambda w: data_h5(w.data, w.res),
     output:
-        f"{RD}/tsweep-{{data}}.csv",
+        L.tsweep(),
     log:
-        f"{R}/logs/tsweep/{{dataset}}-{{res}}-{{arch}}-{{data}}.log",
+        L.log("tsweep", "{dataset}-{res}-{arch}-{data}"),
     benchmark:
-        f"{R}/benchmarks/tsweep/{{dataset}}-{{res}}-{{arch}}-{{data}}.tsv"
+        L.benchmark("tsweep", "{dataset}-{res}-{arch}-{data}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -109,15 +85,15 @@ rule tsweep:
 
 rule fid:
     input:
-        samples=f"{RD}/samples.h5",
+        samples=L.samples(),
         ref=lambda w: data_h5(w.dataset, w.res),
         weights=config["inception_weights"],
     output:
-        f"{RD}/fid.json",
+        L.fid(),
     log:
-        f"{R}/logs/fid/{{dataset}}-{{res}}-{{arch}}.log",
+        L.log("fid", "{dataset}-{res}-{arch}"),
     benchmark:
-        f"{R}/benchmarks/fid/{{dataset}}-{{res}}-{{arch}}.tsv"
+        L.benchmark("fid", "{dataset}-{res}-{arch}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -126,7 +102,7 @@ rule fid:
     params:
         split=lambda w: experiment(w)["fid_ref_split"],
         limit=lambda w: experiment(w)["fid_ref_limit"],
-        cache=f"{R}/cache/fid-stats",
+        cache=L.fid_cache(),
     shell:
         "OMP_NUM_THREADS={threads} fdiff fid --samples {input.samples:q} --ref {input.ref:q}"
         " --ref-split {params.split} --ref-limit {params.limit} --cache {params.cache:q}"
@@ -139,11 +115,11 @@ rule consistency:
     input:
         unpack(consistency_inputs),
     output:
-        f"{RD}/consistency.json",
+        L.consistency(),
     log:
-        f"{R}/logs/consistency/{{dataset}}-{{res}}-{{arch}}.log",
+        L.log("consistency", "{dataset}-{res}-{arch}"),
     benchmark:
-        f"{R}/benchmarks/consistency/{{dataset}}-{{res}}-{{arch}}.tsv"
+        L.benchmark("consistency", "{dataset}-{res}-{arch}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -165,14 +141,14 @@ rule baseline_kmeans:
     # DatasetDDPM-unsup: K-means (K = 3) on the decoder features of the standard DDPM, fitted
     # on the training split of the evaluated dataset.
     input:
-        model=f"{R}/{{dataset}}-{{res}}/ddpm/model.pt",
+        model=L.model(arch="ddpm"),
         data=lambda w: data_h5(w.data, w.res),
     output:
-        f"{R}/{{dataset}}-{{res}}/ddpm/seg/{{data}}-kmeans-{{split}}.h5",
+        L.kmeans_h5(arch="ddpm"),
     log:
-        f"{R}/logs/baseline_kmeans/{{dataset}}-{{res}}-{{data}}-{{split}}.log",
+        L.log("baseline_kmeans", "{dataset}-{res}-{data}-{split}"),
     benchmark:
-        f"{R}/benchmarks/baseline_kmeans/{{dataset}}-{{res}}-{{data}}-{{split}}.tsv"
+        L.benchmark("baseline_kmeans", "{dataset}-{res}-{data}-{split}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -187,15 +163,15 @@ rule baseline_kmeans:
 rule baseline_kmeans_samples:
     # The same K-means baseline applied to the DDPM's generated images (Table 5, bottom).
     input:
-        model=f"{R}/{{dataset}}-{{res}}/ddpm/model.pt",
+        model=L.model(arch="ddpm"),
         data=lambda w: data_h5(w.dataset, w.res),
-        samples=f"{R}/{{dataset}}-{{res}}/ddpm/samples.h5",
+        samples=L.samples(arch="ddpm"),
     output:
-        f"{R}/{{dataset}}-{{res}}/ddpm/samples-kmeans.h5",
+        L.samples_kmeans(arch="ddpm"),
     log:
-        f"{R}/logs/baseline_kmeans_samples/{{dataset}}-{{res}}.log",
+        L.log("baseline_kmeans_samples", "{dataset}-{res}"),
     benchmark:
-        f"{R}/benchmarks/baseline_kmeans_samples/{{dataset}}-{{res}}.tsv"
+        L.benchmark("baseline_kmeans_samples", "{dataset}-{res}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -207,38 +183,16 @@ rule baseline_kmeans_samples:
         " --out {output:q} > {log:q} 2>&1"
 
 
-rule eval_kmeans:
-    input:
-        pred=test_input(
-            f"{R}/{{dataset}}-{{res}}/ddpm/seg/{{data}}-kmeans-{{split}}.h5"
-        ),
-        fit=fit_input(f"{R}/{{dataset}}-{{res}}/ddpm/seg/{{data}}-kmeans-{{split}}.h5"),
-        data=lambda w: data_h5(w.data, w.res),
-    output:
-        f"{R}/{{dataset}}-{{res}}/ddpm/seg/{{data}}-kmeans-{{protocol}}.csv",
-    log:
-        f"{R}/logs/eval_kmeans/{{dataset}}-{{res}}-{{data}}-{{protocol}}.log",
-    conda:
-        "../../envs/torch.yaml"
-    resources:
-        **CPU_RESOURCES,
-    params:
-        args=lambda w, input: eval_args(w.data, w.res, w.protocol, str(input.fit)),
-    shell:
-        "fdiff eval-seg --pred {input.pred:q} --data {input.data:q} {params.args}"
-        " --out {output:q} > {log:q} 2>&1"
-
-
 rule baseline_grabcut:
     # GrabCut (Tables 1-2), initialised with a centred box; CPU only.
     input:
         data=lambda w: data_h5(w.data, w.res),
     output:
-        f"{R}/baselines/{{data}}-{{res}}/grabcut-{{split}}.h5",
+        L.baseline_h5(kind="grabcut"),
     log:
-        f"{R}/logs/baseline_grabcut/{{data}}-{{res}}-{{split}}.log",
+        L.log("baseline_grabcut", "{data}-{res}-{split}"),
     benchmark:
-        f"{R}/benchmarks/baseline_grabcut/{{data}}-{{res}}-{{split}}.tsv"
+        L.benchmark("baseline_grabcut", "{data}-{res}-{split}")
     conda:
         "../../envs/torch.yaml"
     threads: CPU_RES["threads"]
@@ -249,65 +203,27 @@ rule baseline_grabcut:
         " --split {wildcards.split} --out {output:q} > {log:q} 2>&1"
 
 
-rule eval_grabcut:
-    input:
-        pred=test_input(f"{R}/baselines/{{data}}-{{res}}/grabcut-{{split}}.h5"),
-        fit=fit_input(f"{R}/baselines/{{data}}-{{res}}/grabcut-{{split}}.h5"),
-        data=lambda w: data_h5(w.data, w.res),
-    output:
-        f"{R}/baselines/{{data}}-{{res}}/grabcut-{{protocol}}.csv",
-    log:
-        f"{R}/logs/eval_grabcut/{{data}}-{{res}}-{{protocol}}.log",
-    conda:
-        "../../envs/torch.yaml"
-    resources:
-        **CPU_RESOURCES,
-    params:
-        args=lambda w, input: eval_args(w.data, w.res, w.protocol, str(input.fit)),
-    shell:
-        "fdiff eval-seg --pred {input.pred:q} --data {input.data:q} {params.args}"
-        " --out {output:q} > {log:q} 2>&1"
-
-
 rule baseline_prior:
     # The trivial and colour baselines (Tables 1, 2, 6): a centred disc with the training
     # masks' mean foreground area, all foreground, K-means on each image's pixel colours.
     input:
         data=lambda w: data_h5(w.data, w.res),
     output:
-        f"{R}/baselines/{{data}}-{{res}}/{{prior}}-{{split}}.h5",
+        L.baseline_h5(),
     log:
-        f"{R}/logs/baseline_prior/{{data}}-{{res}}-{{prior}}-{{split}}.log",
+        L.log("baseline_prior", "{data}-{res}-{kind}-{split}"),
+    wildcard_constraints:
+        kind="|".join(PRIOR_KINDS),
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         **CPU_RESOURCES,
     params:
-        kind=lambda w: PRIOR_KINDS[w.prior],
+        kind=lambda w: PRIOR_KINDS[w.kind],
     shell:
         "OMP_NUM_THREADS={threads} fdiff baseline-prior --kind {params.kind}"
         " --data {input.data:q} --split {wildcards.split} --out {output:q} > {log:q} 2>&1"
-
-
-rule eval_prior:
-    input:
-        pred=test_input(f"{R}/baselines/{{data}}-{{res}}/{{prior}}-{{split}}.h5"),
-        fit=fit_input(f"{R}/baselines/{{data}}-{{res}}/{{prior}}-{{split}}.h5"),
-        data=lambda w: data_h5(w.data, w.res),
-    output:
-        f"{R}/baselines/{{data}}-{{res}}/{{prior}}-{{protocol}}.csv",
-    log:
-        f"{R}/logs/eval_prior/{{data}}-{{res}}-{{prior}}-{{protocol}}.log",
-    conda:
-        "../../envs/torch.yaml"
-    resources:
-        **CPU_RESOURCES,
-    params:
-        args=lambda w, input: eval_args(w.data, w.res, w.protocol, str(input.fit)),
-    shell:
-        "fdiff eval-seg --pred {input.pred:q} --data {input.data:q} {params.args}"
-        " --out {output:q} > {log:q} 2>&1"
 
 
 rule train_supervised:
@@ -316,11 +232,11 @@ rule train_supervised:
     input:
         data=lambda w: data_h5(w.data, w.res),
     output:
-        f"{R}/supervised/{{data}}-{{res}}/model.pt",
+        L.supervised_model(),
     log:
-        f"{R}/logs/train_supervised/{{data}}-{{res}}.log",
+        L.log("train_supervised", "{data}-{res}"),
     benchmark:
-        f"{R}/benchmarks/train_supervised/{{data}}-{{res}}.tsv"
+        L.benchmark("train_supervised", "{data}-{res}")
     retries: 3
     conda:
         "../../envs/torch.yaml"
@@ -328,7 +244,7 @@ rule train_supervised:
     resources:
         **GPU_RESOURCES,
     params:
-        rundir=f"{R}/supervised/{{data}}-{{res}}",
+        rundir=L.supervised_dir(),
         args=supervised_args,
     shell:
         "OMP_NUM_THREADS={threads} fdiff train-supervised --data {input.data:q}"
@@ -337,14 +253,14 @@ rule train_supervised:
 
 rule segment_supervised:
     input:
-        model=f"{R}/supervised/{{data}}-{{res}}/model.pt",
+        model=L.supervised_model(),
         data=lambda w: data_h5(w.data, w.res),
     output:
-        f"{R}/supervised/{{data}}-{{res}}/seg-{{split}}.h5",
+        L.supervised_h5(),
     log:
-        f"{R}/logs/segment_supervised/{{data}}-{{res}}-{{split}}.log",
+        L.log("segment_supervised", "{data}-{res}-{split}"),
     benchmark:
-        f"{R}/benchmarks/segment_supervised/{{data}}-{{res}}-{{split}}.tsv"
+        L.benchmark("segment_supervised", "{data}-{res}-{split}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -357,12 +273,12 @@ rule segment_supervised:
 
 rule eval_supervised:
     input:
-        pred=f"{R}/supervised/{{data}}-{{res}}/seg-{{split}}.h5",
+        pred=L.supervised_h5(),
         data=lambda w: data_h5(w.data, w.res),
     output:
-        f"{R}/supervised/{{data}}-{{res}}/seg-{{split}}.csv",
+        L.supervised_csv(),
     log:
-        f"{R}/logs/eval_supervised/{{data}}-{{res}}-{{split}}.log",
+        L.log("eval_supervised", "{data}-{res}-{split}"),
     conda:
         "../../envs/torch.yaml"
     resources:

@@ -21,21 +21,14 @@
 import os
 
 
-include: "report_inputs.smk"
-
-
 rule table:
     input:
         lambda w: [path for _, path in table_pairs(int(w.n))],
     output:
-        csv=report(
-            f"{R}/tables/table{{n}}.csv",
-            caption="../report/table.rst",
-            category="Tables",
-        ),
-        tex=f"{R}/tables/table{{n}}.tex",
+        csv=report(L.table_csv(), caption="../report/table.rst", category="Tables"),
+        tex=L.table_tex(),
     log:
-        f"{R}/logs/table/table{{n}}.log",
+        L.log("table", "table{n}"),
     wildcard_constraints:
         n="[1-7]",
     conda:
@@ -57,20 +50,11 @@ rule figure_segmentation:
     input:
         data=lambda w: data_h5(w.data, w.res),
         # the trained model's masks, and the shipped model's beside them when there is one
-        masks=lambda w: [
-            f"{run_dir(exp_name(w), a)}/seg/{w.data}-{eval_spec(w.data, w.res)['split']}.h5"
-            for a in ["factorized", PRETRAINED]
-            if a in seg_archs(exp_name(w))
-        ],
+        masks=lambda w: targets.segmentation_masks(PLAN, exp_name(w), w.data),
     output:
-        png=report(
-            f"{FIG}/segmentation-{{dataset}}-{{res}}-{{data}}.png",
-            caption="../report/segmentation.rst",
-            category="Figures",
-        ),
-        pdf=f"{FIG}/segmentation-{{dataset}}-{{res}}-{{data}}.pdf",
+        **figure("segmentation-{dataset}-{res}-{data}", "segmentation"),
     log:
-        f"{R}/logs/figure/segmentation-{{dataset}}-{{res}}-{{data}}.log",
+        L.log("figure", "segmentation-{dataset}-{res}-{data}"),
     conda:
         "../../envs/plot.yaml"
     resources:
@@ -81,12 +65,12 @@ rule figure_segmentation:
         classes=lambda w: (
             "--classes " + " ".join(map(str, config["figures"]["classes"]))
             if experiment(w)["model"].get("num_classes", 0) > 0
-            and evaluation(exp_name(w), w.data)["condition"] == "labels"
+            and PLAN.evaluation(exp_name(w), w.data)["condition"] == "labels"
             else ""
         ),
         preds=lambda w, input: " ".join(
             shlex.quote(f"{label}={path}" if label else str(path))
-            for label, path in zip(pred_labels(exp_name(w)), input.masks)
+            for label, path in zip(PLAN.pred_labels(exp_name(w)), input.masks)
         ),
     shell:
         "fdiff figure segmentation --data {input.data:q} --pred {params.preds}"
@@ -98,17 +82,17 @@ rule figure_real_segmentation:
     # Fig. 1 (e-f): real images of the experiment's own (unlabelled) dataset, segmented.
     input:
         data=lambda w: data_h5(w.dataset, w.res),
-        masks=lambda w: f"{R}/{w.dataset}-{w.res}/factorized/seg/{w.dataset}-"
-        f"{config['figures']['real_segmentation']['split']}.h5",
-    output:
-        png=report(
-            f"{FIG}/real-segmentation-{{dataset}}-{{res}}.png",
-            caption="../report/real-segmentation.rst",
-            category="Figures",
+        masks=lambda w: L.seg_h5(
+            dataset=w.dataset,
+            res=w.res,
+            arch="factorized",
+            data=w.dataset,
+            split=config["figures"]["real_segmentation"]["split"],
         ),
-        pdf=f"{FIG}/real-segmentation-{{dataset}}-{{res}}.pdf",
+    output:
+        **figure("real-segmentation-{dataset}-{res}", "real-segmentation"),
     log:
-        f"{R}/logs/figure/real-segmentation-{{dataset}}-{{res}}.log",
+        L.log("figure", "real-segmentation-{dataset}-{res}"),
     conda:
         "../../envs/plot.yaml"
     resources:
@@ -124,22 +108,17 @@ rule figure_real_segmentation:
 rule figure_hierarchy:
     # Appendix Fig. 15: generated images with both mask levels of the hierarchical model.
     input:
-        samples=f"{R}/{{dataset}}-{{res}}/hierarchical/samples-figure.h5",
+        samples=L.samples_figure(arch="hierarchical"),
     output:
-        png=report(
-            f"{FIG}/hierarchy-{{dataset}}-{{res}}.png",
-            caption="../report/hierarchy.rst",
-            category="Figures",
-        ),
-        pdf=f"{FIG}/hierarchy-{{dataset}}-{{res}}.pdf",
+        **figure("hierarchy-{dataset}-{res}", "hierarchy"),
     log:
-        f"{R}/logs/figure/hierarchy-{{dataset}}-{{res}}.log",
+        L.log("figure", "hierarchy-{dataset}-{res}"),
     conda:
         "../../envs/plot.yaml"
     resources:
         **FIG_RESOURCES,
     params:
-        k2=lambda w: run_config(exp_name(w), "hierarchical")["model"]["sub_regions"],
+        k2=lambda w: PLAN.sub_regions(exp_name(w)),
     shell:
         "fdiff figure hierarchy --samples {input.samples:q} --sub-regions {params.k2}"
         " --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
@@ -150,16 +129,11 @@ rule figure_samples:
     # masks (Fig. 9); trajectory: images and masks along the reverse process (Fig. 10);
     # class-grid: the class-conditional ImageNet grid (Fig. 11).
     input:
-        samples=f"{R}/{{dataset}}-{{res}}/factorized/samples-figure.h5",
+        samples=L.samples_figure(arch="factorized"),
     output:
-        png=report(
-            f"{FIG}/{{kind}}-{{dataset}}-{{res}}.png",
-            caption="../report/samples.rst",
-            category="Figures",
-        ),
-        pdf=f"{FIG}/{{kind}}-{{dataset}}-{{res}}.pdf",
+        **figure("{kind}-{dataset}-{res}", "samples"),
     log:
-        f"{R}/logs/figure/{{kind}}-{{dataset}}-{{res}}.log",
+        L.log("figure", "{kind}-{dataset}-{res}"),
     wildcard_constraints:
         kind="generation|mask-channels|trajectory|class-grid",
     conda:
@@ -179,16 +153,11 @@ rule figure_samples:
 
 rule figure_tsweep:
     input:
-        f"{R}/{{dataset}}-{{res}}/factorized/tsweep-{{data}}.csv",
+        L.tsweep(arch="factorized"),
     output:
-        png=report(
-            f"{FIG}/tsweep-{{dataset}}-{{res}}-{{data}}.png",
-            caption="../report/tsweep.rst",
-            category="Figures",
-        ),
-        pdf=f"{FIG}/tsweep-{{dataset}}-{{res}}-{{data}}.pdf",
+        **figure("tsweep-{dataset}-{res}-{data}", "tsweep"),
     log:
-        f"{R}/logs/figure/tsweep-{{dataset}}-{{res}}-{{data}}.log",
+        L.log("figure", "tsweep-{dataset}-{res}-{data}"),
     conda:
         "../../envs/plot.yaml"
     resources:
@@ -200,14 +169,14 @@ rule figure_tsweep:
 rule interpolate:
     # Fig. 12: two real images noised to t, interpolated in that latent, denoised, with masks.
     input:
-        model=f"{R}/{{dataset}}-{{res}}/factorized/model.pt",
+        model=L.model(arch="factorized"),
         data=lambda w: data_h5(w.dataset, w.res),
     output:
-        f"{R}/{{dataset}}-{{res}}/factorized/interpolation.h5",
+        L.interpolation(arch="factorized"),
     log:
-        f"{R}/logs/interpolate/{{dataset}}-{{res}}.log",
+        L.log("interpolate", "{dataset}-{res}"),
     benchmark:
-        f"{R}/benchmarks/interpolate/{{dataset}}-{{res}}.tsv"
+        L.benchmark("interpolate", "{dataset}-{res}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
@@ -229,16 +198,11 @@ rule interpolate:
 
 rule figure_interpolation:
     input:
-        f"{R}/{{dataset}}-{{res}}/factorized/interpolation.h5",
+        L.interpolation(arch="factorized"),
     output:
-        png=report(
-            f"{FIG}/interpolation-{{dataset}}-{{res}}.png",
-            caption="../report/interpolation.rst",
-            category="Figures",
-        ),
-        pdf=f"{FIG}/interpolation-{{dataset}}-{{res}}.pdf",
+        **figure("interpolation-{dataset}-{res}", "interpolation"),
     log:
-        f"{R}/logs/figure/interpolation-{{dataset}}-{{res}}.log",
+        L.log("figure", "interpolation-{dataset}-{res}"),
     conda:
         "../../envs/plot.yaml"
     resources:
@@ -251,22 +215,17 @@ rule figure_interpolation:
 rule figure_loss:
     # Training-loss curves of every run (metrics.csv sits next to each model.pt).
     input:
-        model_files(),
+        targets.model_files(PLAN),
     output:
-        png=report(
-            f"{FIG}/loss-curves.png",
-            caption="../report/loss-curves.rst",
-            category="Figures",
-        ),
-        pdf=f"{FIG}/loss-curves.pdf",
+        **figure("loss-curves", "loss-curves"),
     log:
-        f"{R}/logs/figure/loss-curves.log",
+        L.log("figure", "loss-curves"),
     conda:
         "../../envs/plot.yaml"
     resources:
         **FIG_RESOURCES,
     params:
-        runs=input_args(loss_pairs(), "--run"),
+        runs=input_args(targets.loss_pairs(PLAN), "--run"),
     shell:
         "fdiff figure loss {params.runs} --out {output.png:q} {output.pdf:q} > {log:q} 2>&1"
 
@@ -280,15 +239,11 @@ rule plan_status:
     # Where every run stood once the last model was written (`fdiff status`): steps, final
     # loss, attempts and preemptions of each training, shards, tables.
     input:
-        model_files(),
+        targets.model_files(PLAN),
     output:
-        report(
-            f"{R}/status.txt",
-            caption="../report/status.rst",
-            category="Training",
-        ),
+        report(L.status(), caption="../report/status.rst", category="Training"),
     log:
-        f"{R}/logs/status.log",
+        L.log("status"),
     conda:
         "../../envs/plot.yaml"
     resources:

@@ -1,14 +1,9 @@
-# Generation: images (and, for the factorized archs, their masks) from each trained model.
-#
-#   RD/samples/shard-{shard}.h5  one shard of the sample set (temporary; its .parts folder
-#                                holds the finished batches while it runs)
-#   RD/samples.h5                 the gathered sample set (FID, consistency)
-#   RD/samples-figure.h5          the figures' samples (soft masks, trajectory)
+# Generation: images (and, for the factorized archs, their masks) from each trained model:
+# the shards of the sample set (temporary; a shard's .parts folder holds its finished batches
+# while it runs), the gathered set (FID, consistency), the figures' samples (soft masks,
+# trajectory). Paths: fdiff/plan/paths.py.
 
 from pathlib import Path
-
-
-include: "shards.smk"
 
 
 rule sample_shard:
@@ -17,13 +12,13 @@ rule sample_shard:
     # together are one run. Finished batches are kept in the .parts folder: a job stopped by
     # its time limit resumes there when `retries` reruns it.
     input:
-        model=f"{R}/{{dataset}}-{{res}}/{{arch}}/model.pt",
+        model=L.model(),
     output:
-        temp(f"{R}/{{dataset}}-{{res}}/{{arch}}/samples/shard-{{shard}}.h5"),
+        temp(L.shard()),
     log:
-        f"{R}/logs/sample_shard/{{dataset}}-{{res}}-{{arch}}-{{shard}}.log",
+        L.log("sample_shard", "{dataset}-{res}-{arch}-{shard}"),
     benchmark:
-        f"{R}/benchmarks/sample_shard/{{dataset}}-{{res}}-{{arch}}-{{shard}}.tsv"
+        L.benchmark("sample_shard", "{dataset}-{res}-{arch}-{shard}")
     wildcard_constraints:
         shard="[0-9]+",
     retries: 3
@@ -51,9 +46,9 @@ rule sample:
     input:
         shard_files,
     output:
-        f"{R}/{{dataset}}-{{res}}/{{arch}}/samples.h5",
+        L.samples(),
     log:
-        f"{R}/logs/sample/{{dataset}}-{{res}}-{{arch}}.log",
+        L.log("sample", "{dataset}-{res}-{arch}"),
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -68,13 +63,13 @@ rule sample:
 rule sample_figure:
     # A few samples with soft masks and the reverse trajectory (Figs. 7-11).
     input:
-        model=f"{R}/{{dataset}}-{{res}}/{{arch}}/model.pt",
+        model=L.model(),
     output:
-        f"{R}/{{dataset}}-{{res}}/{{arch}}/samples-figure.h5",
+        L.samples_figure(),
     log:
-        f"{R}/logs/sample_figure/{{dataset}}-{{res}}-{{arch}}.log",
+        L.log("sample_figure", "{dataset}-{res}-{arch}"),
     benchmark:
-        f"{R}/benchmarks/sample_figure/{{dataset}}-{{res}}-{{arch}}.tsv"
+        L.benchmark("sample_figure", "{dataset}-{res}-{arch}")
     conda:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]

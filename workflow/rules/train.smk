@@ -1,4 +1,4 @@
-# Training: one run per experiment and arch, in RUN_DIR = RESULTS/{dataset}-{res}/{arch}.
+# Training: one run per experiment and arch, in RUN_DIR (fdiff/plan/paths.py).
 #
 # Only RUN_DIR/model.pt (written last by `fdiff train`) is an output, so a failed or killed job
 # loses nothing: RUN_DIR/checkpoints stays, and the next attempt resumes from it.
@@ -24,9 +24,9 @@ rule run_config:
     # The run config as a file; the params rerun trigger rewrites it (and so retrains only
     # this arch) when the experiment's entry in the config changes.
     output:
-        f"{R}/{{dataset}}-{{res}}/{{arch}}/run.yaml",
+        L.run_yaml(),
     log:
-        f"{R}/logs/run_config/{{dataset}}-{{res}}-{{arch}}.log",
+        L.log("run_config", "{dataset}-{res}-{arch}"),
     conda:
         "../../envs/torch.yaml"
     params:
@@ -37,16 +37,16 @@ rule run_config:
 
 rule train:
     input:
-        config=f"{R}/{{dataset}}-{{res}}/{{arch}}/run.yaml",
+        config=L.run_yaml(),
         data=lambda w: data_h5(w.dataset, w.res),
     output:
-        f"{R}/{{dataset}}-{{res}}/{{arch}}/model.pt",
+        L.model(),
     log:
-        f"{R}/logs/train/{{dataset}}-{{res}}-{{arch}}.log",
+        L.log("train", "{dataset}-{res}-{arch}"),
     benchmark:
-        f"{R}/benchmarks/train/{{dataset}}-{{res}}-{{arch}}.tsv"
+        L.benchmark("train", "{dataset}-{res}-{arch}")
     wildcard_constraints:
-        arch="|".join(ARCH_VARIANTS),  # the shipped model is installed, not trained
+        arch="|".join(ARCHS),  # the shipped model is installed, not trained
     # the longest jobs first, so that the short ones fill the cores beside the last trainings
     priority: 1
     retries: TRAIN_RETRIES
@@ -67,7 +67,7 @@ rule train:
         tasks=multinode(lambda w: launch(w)["nodes"]),
         tasks_per_gpu=multinode(lambda w: 0),
     params:
-        rundir=lambda w: run_dir(exp_name(w), w.arch),
+        rundir=rundir,
         # How a run is launched, threaded and retried does not change what it computes: these
         # take the job's resources or threads, which makes them derived params, which are no
         # rerun trigger (docs/workflow.md, "What reruns a job").
@@ -89,9 +89,9 @@ rule install_pretrained:
     input:
         lambda w: experiment(w)["pretrained"]["file"],
     output:
-        f"{R}/{{dataset}}-{{res}}/{PRETRAINED}/model.pt",
+        L.model(arch=PRETRAINED),
     log:
-        f"{R}/logs/install_pretrained/{{dataset}}-{{res}}.log",
+        L.log("install_pretrained", "{dataset}-{res}"),
     conda:
         "../../envs/torch.yaml"
     resources:
