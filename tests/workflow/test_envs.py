@@ -27,7 +27,7 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from snakerun import REPO, job_stats, snakemake
+from snakerun import REPO, job_stats, snakemake, without_slurm
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -68,7 +68,8 @@ def paper_plan() -> dict[str, int]:
 
 def _snakemake_only(*args: str, env: dict | None = None):
     cmd = [sys.executable, "-c", SNAKEMAKE_ONLY, "--directory", str(REPO), *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          env=without_slurm(env), timeout=600)  # fmt: skip
 
 
 def test_paper_plan_dry_run_with_only_snakemake(paper_plan):
