@@ -150,7 +150,7 @@ def test_env_files_pin_what_pyproject_pins(env_file):
 
 def test_gpu_rules_share_the_torch_environment():
     rules = _rules()
-    markers = ("GPU_RESOURCES", "gpu_model_resources(", "gpu=")
+    markers = ("GPU_RESOURCES", "gpu_job_resources(", "sampling_resources(", "gpu=")
     gpu = [n for n, text in rules.items() if any(m in text for m in markers)]
     assert "train" in gpu and "interpolate" in gpu and "sample_shard" in gpu, gpu
     for name in gpu:
