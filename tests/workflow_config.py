@@ -12,7 +12,8 @@ TEMPLATE = """
 results: {results}
 raw: {results}/raw
 inception_weights: {results}/cache/inception.pth
-gpu_resources: {{gpu: {gpu}, cpus_per_gpu: 1, threads: 1, mem_mb: 1000, runtime: 10}}
+gpu_resources:
+  {{gpu: {gpu}, cpus_per_gpu: 1, threads: 1, mem_mb: 1000, base_mem_mb: 500, runtime: 10}}
 cpu_resources: {{threads: 1, mem_mb: 1000, runtime: 10}}
 datasets:
   shapes: {{source: synthetic, difficulty: easy, num_train: 32, num_val: 4, num_test: 8}}

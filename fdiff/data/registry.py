@@ -263,6 +263,24 @@ class Registry:
         return f.url
 
 
+# Images per split of each dataset as `fdiff prepare` writes it (docs/data.md), so that the
+# workflow can size a job before the data exist (fdiff.plan.jobsize). Counts are the published
+# ones; CelebAMask-HQ's are the commonly quoted CelebA partition counts and DAVIS's the
+# frames of DAVIS-2017 trainval 480p (both not verified here); ImageNet's val split is used
+# only where the npz or val folders are given. Pixel-ImageNet and the shapes are sized from
+# their config (`per_class`, `train_per_class`, `num_*`).
+SPLIT_IMAGES: dict[str, dict[str, int]] = {
+    "flowers": {"train": 6_149, "val": 1_020, "test": 1_020},
+    "cub": {"train": 10_000, "val": 788, "test": 1_000},
+    "ffhq": {"train": 60_000, "val": 10_000},
+    "celebamask": {"train": 24_183, "val": 2_993, "test": 2_824},
+    "imagenet": {"train": 1_281_167, "val": 50_000},
+    "voc": {"train": 1_464, "val": 1_449},
+    "davis": {"train": 4_209, "val": 1_999},
+}
+PIXEL_IMAGENET_CLASSES = 946  # classes with masks (datasets.md: 0.485M images over 946)
+
+
 _OVERRIDABLE = {"url", "md5", "sha256", "size"}
 
 

@@ -52,7 +52,14 @@ SEGMENT_BATCH = 8
 SUPERVISED = {"steps": 4, "batch_size": 4}
 DATASET_SUBSETS = {"per_class": 4, "train_per_class": 4}  # Pixel-ImageNet images per class
 PROCS = 2  # torchrun processes of a training job that the paper runs on several GPUs
-GPU_RES = {"gpu": 0, "cpus_per_gpu": 1, "threads": 1, "mem_mb": 2000, "runtime": 60}
+GPU_RES = {
+    "gpu": 0,
+    "cpus_per_gpu": 1,
+    "threads": 1,
+    "mem_mb": 2000,
+    "base_mem_mb": 1000,
+    "runtime": 60,
+}
 CPU_RES = {"threads": 1, "mem_mb": 2000, "runtime": 60}
 
 

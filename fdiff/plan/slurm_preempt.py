@@ -4,7 +4,9 @@ Under PreemptMode=REQUEUE a preempted job gets SIGTERM, checkpoints, and SLURM r
 same job: training resumes (fdiff.training.attempt counts it). Under CANCEL the job is killed for
 good, and snakemake-executor-plugin-slurm 2.8.0 counts its PREEMPTED state as running and polls it
 forever (docs/workflow.md): the workflow would hang. So a partition that the jobs go to and that
-preempts with CANCEL is refused with one line naming it. The cluster's word is read from
+preempts with CANCEL is refused with one line naming it. SUSPEND (with GANG) is let through: the
+job is frozen in place and resumed, and the executor follows it (docs/workflow.md, measured on
+the fixture). The cluster's word is read from
 `scontrol show partition -o` (each partition's effective PreemptMode, the cluster default
 included); without scontrol, or when it cannot reach a controller, nothing is checked.
 """

@@ -96,6 +96,7 @@ def test_cli_outside_a_checkout_says_so(tmp_path, monkeypatch, capsys):
 
 
 def test_rehearsal_plans_every_rule_of_the_paper_plan(tmp_path):
+    from snakerun import without_slurm
     from test_rehearsal import job_stats
 
     out = tmp_path / "r.yaml"
@@ -104,7 +105,8 @@ def test_rehearsal_plans_every_rule_of_the_paper_plan(tmp_path):
 
     def plan(*args):
         cmd = ["snakemake", "-n", "--workflow-profile", "none", "--cores", "2", "all", *args]
-        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                           env=without_slurm())  # fmt: skip
         assert r.returncode == 0, r.stderr[-3000:]
         return job_stats(r.stdout + r.stderr)
 

@@ -11,7 +11,7 @@
 #   partitions `cpu` (default) and `gpu` over both; no accounting (use
 #   `slurm-status-command: squeue`); KillWait=10 (seconds between SIGTERM and SIGKILL at a
 #   time limit).
-# - FDIFF_SLURM_PREEMPT=REQUEUE|CANCEL, read when `start` starts the cluster (not when it
+# - FDIFF_SLURM_PREEMPT=REQUEUE|CANCEL|SUSPEND (SUSPEND,GANG), read when `start` starts the cluster (not when it
 #   reuses a running one): preemption as clusters do it, PreemptType=preempt/partition_prio
 #   with that PreemptMode, `gpu` at PriorityTier 1 and a partition `high` (PriorityTier 10,
 #   not preemptible) whose jobs preempt those of `gpu`.
@@ -86,16 +86,19 @@ start_munge() {
 preempt_conf() { # the slurm.conf lines of FDIFF_SLURM_PREEMPT
   case "${FDIFF_SLURM_PREEMPT:-}" in
     "") ;;
-    REQUEUE | CANCEL)
+    REQUEUE | CANCEL | SUSPEND)
       echo "PreemptType=preempt/partition_prio"
-      echo "PreemptMode=$FDIFF_SLURM_PREEMPT"
+      # SUSPEND needs the gang scheduler to resume the suspended jobs (slurm.conf(5))
+      if [ "$FDIFF_SLURM_PREEMPT" = SUSPEND ]; then echo "PreemptMode=SUSPEND,GANG"; else
+        echo "PreemptMode=$FDIFF_SLURM_PREEMPT"
+      fi
       echo "PartitionName=high Nodes=n1,n2 Default=NO MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF"
       # A requeued job waits for its credential to expire before it starts again (slurm.conf(5),
       # AuthInfo cred_expire, default 120 s): 30 s keeps the preemption scenarios short.
       if [ "$FDIFF_SLURM_PREEMPT" = REQUEUE ]; then echo "AuthInfo=cred_expire=30"; fi
       ;;
     *)
-      log "FDIFF_SLURM_PREEMPT=$FDIFF_SLURM_PREEMPT: expected REQUEUE or CANCEL"
+      log "FDIFF_SLURM_PREEMPT=$FDIFF_SLURM_PREEMPT: expected REQUEUE, CANCEL or SUSPEND"
       exit 2
       ;;
   esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What Snakemake 9.27.1 and snakemake-executor-plugin-slurm 2.8.0 do when SLURM preempts a job
 # (PreemptType=preempt/partition_prio), on the two-node fixture:
-#   flock /tmp/fdiff-slurm.lock bash tests/slurm/preempt_probe.sh CANCEL|REQUEUE
+#   flock /tmp/fdiff-slurm.lock bash tests/slurm/preempt_probe.sh CANCEL|REQUEUE|SUSPEND
 # A one-rule workflow (sleep 45) runs on partition gpu; a job on partition `high` preempts it.
 # Prints the jobs' states every 5 s for 2 minutes and how Snakemake ended (killed with SIGINT
 # after 150 s if it is still waiting). The cluster is restarted without preemption at the end.

@@ -20,7 +20,8 @@ def test_cancel_partition_refused_before_submission(preempt_cluster):
     assert "PreemptMode=CANCEL" in parts, parts
     # a dry run: the check runs while the workflow is parsed, before any job is planned, so a
     # real run stops at the same point (and a broken check submits nothing here)
-    r = snakemake("-n", "all", "--profile", str(REPO / "workflow/profiles/slurm"), timeout=300)
+    r = snakemake("-n", "all", "--profile", str(REPO / "workflow/profiles/slurm"), timeout=300,
+                  slurm=True)  # fmt: skip
     out = r.stdout + r.stderr
     assert r.returncode != 0, out[-3000:]
     lines = [ln for ln in out.splitlines() if "PreemptMode=CANCEL" in ln]

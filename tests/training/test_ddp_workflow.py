@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from snakerun import without_slurm
 from workflow_config import shapes16_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def _snakemake(tmp_path, steps, batch):
     run = results / "shapes-16" / "factorized"
     cmd = ["timeout", "-s", "INT", "800", "snakemake", str(run / "model.pt"), "--cores", "2",
            "--configfile", str(cfg)]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = without_slurm(dict(os.environ, OMP_NUM_THREADS="1"))
     return cmd, env, run, results / "logs" / "train" / "shapes-16-factorized.log"
 
 

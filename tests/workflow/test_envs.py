@@ -27,7 +27,7 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from snakerun import REPO, job_stats, snakemake
+from snakerun import REPO, job_stats, snakemake, without_slurm
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -68,7 +68,8 @@ def paper_plan() -> dict[str, int]:
 
 def _snakemake_only(*args: str, env: dict | None = None):
     cmd = [sys.executable, "-c", SNAKEMAKE_ONLY, "--directory", str(REPO), *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                          env=without_slurm(env), timeout=600)  # fmt: skip
 
 
 def test_paper_plan_dry_run_with_only_snakemake(paper_plan):
@@ -149,7 +150,7 @@ def test_env_files_pin_what_pyproject_pins(env_file):
 
 def test_gpu_rules_share_the_torch_environment():
     rules = _rules()
-    markers = ("GPU_RESOURCES", "gpu_model_resources(", "gpu=")
+    markers = ("GPU_RESOURCES", "gpu_job_resources(", "sampling_resources(", "gpu=")
     gpu = [n for n, text in rules.items() if any(m in text for m in markers)]
     assert "train" in gpu and "interpolate" in gpu and "sample_shard" in gpu, gpu
     for name in gpu:

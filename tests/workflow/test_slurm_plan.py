@@ -6,8 +6,10 @@ GPU type set in the profile's way, `--config gpu_model=...`): what each SLURM jo
 - no job group: each small CPU job is its own submission, so no request adds up its members'
   and no job waits for inputs of another;
 - no CPU job asks for more than 8 CPUs or 32 GB;
-- a GPU job's wall time follows from its work (fdiff.plan.jobsize): a sample shard at 64 px asks
-  less than one of as many images at 128 px, and no GPU job but training asks for 24 h.
+- a GPU job's wall time and host memory follow from its work (fdiff.plan.jobsize): a sample shard
+  at 64 px asks less time than one of as many images at 128 px, the t sweep more than one
+  segmentation of its split, FID against ImageNet more time and memory than against Flowers;
+  no GPU job but training asks for more than 24 h or more memory than gpu_resources.mem_mb.
 """
 
 from __future__ import annotations
@@ -82,16 +84,23 @@ def test_small_jobs_are_small_submissions(slurm_plan):
     assert all(t <= MAX_CPUS for t in threads.values()), threads
 
 
+def _gpu_jobs(plan: str) -> list[dict]:
+    return [j for j in _jobs(plan) if "gpu" in j["resources"] or "gres" in j["resources"]]
+
+
+def _by(jobs: list[dict], rule: str, key: str, *wildcards: str) -> dict:
+    return {
+        tuple(j["wildcards"][w] for w in wildcards): int(j["resources"][key])
+        for j in jobs if j["rule"] == rule
+    }  # fmt: skip
+
+
 def test_gpu_runtimes_follow_the_work(slurm_plan):
-    gpu_jobs = [j for j in _jobs(slurm_plan)
-                if "gpu" in j["resources"] or "gres" in j["resources"]]  # fmt: skip
+    gpu_jobs = _gpu_jobs(slurm_plan)
     for j in gpu_jobs:
         if j["rule"] != "train":
-            assert int(j["resources"]["runtime"]) < 24 * 60, j
-    shards = {
-        (w["dataset"], w["res"], w["arch"], w["shard"]): int(j["resources"]["runtime"])
-        for j in gpu_jobs if j["rule"] == "sample_shard" for w in [j["wildcards"]]
-    }  # fmt: skip
+            assert 30 <= int(j["resources"]["runtime"]) <= 24 * 60, j
+    shards = _by(gpu_jobs, "sample_shard", "runtime", "dataset", "res", "arch", "shard")
     # shard 0 holds sample.shard_size images at either resolution
     for arch in ("factorized", "ddpm"):
         assert shards["flowers", "64", arch, "0"] < shards["flowers", "128", arch, "0"]
@@ -100,6 +109,39 @@ def test_gpu_runtimes_follow_the_work(slurm_plan):
     assert shards["cub", "128", "factorized", str(last)] < shards["cub", "128", "factorized", "0"]
     # the model's cost counts: the DDPM baseline's shard is cheaper than the factorized one's
     assert shards["cub", "128", "ddpm", "0"] < shards["cub", "128", "factorized", "0"]
+    # the other GPU rules: sized from their datasets, no longer one flat figure
+    seg = _by(gpu_jobs, "segment", "runtime", "dataset", "res", "arch", "data", "split")
+    sweep = _by(gpu_jobs, "tsweep", "runtime", "dataset", "res", "arch", "data")
+    # FFHQ-128's sweep segments CelebAMask-HQ's test split at 7 t: over one segmentation of it
+    assert (
+        sweep["ffhq", "128", "factorized", "celebamask"]
+        > (seg["ffhq", "128", "factorized", "celebamask", "test"])
+    )
+    fid = _by(gpu_jobs, "fid", "runtime", "dataset", "res", "arch")
+    assert fid["imagenet", "64", "factorized"] > fid["flowers", "64", "factorized"]
+    others = {"segment", "tsweep", "fid", "consistency", "baseline_kmeans",
+              "baseline_kmeans_samples", "train_supervised", "segment_supervised"}  # fmt: skip
+    assert {j["rule"] for j in gpu_jobs} >= others
+    assert len({j["resources"]["runtime"] for j in gpu_jobs if j["rule"] in others}) > 3
+
+
+def test_gpu_memory_follows_the_work(slurm_plan):
+    gpu_jobs = _gpu_jobs(slurm_plan)
+    for j in gpu_jobs:
+        if j["rule"] != "train":  # between gpu_resources.base_mem_mb and mem_mb
+            assert 8000 <= int(j["resources"]["mem_mb"]) <= 64000, j
+    # FID keeps every Inception feature of both sets: ImageNet's 1.28M reference images need
+    # tens of GB, Flowers' 6,149 little over the base
+    fid = _by(gpu_jobs, "fid", "mem_mb", "dataset", "res", "arch")
+    assert fid["imagenet", "64", "factorized"] > 40000 > 12000 > fid["flowers", "64", "factorized"]
+    # weights count: the unshared ablation (K decoders) asks more than the shared model
+    shard = _by(gpu_jobs, "sample_shard", "mem_mb", "dataset", "res", "arch", "shard")
+    assert shard["cub", "128", "unshared", "0"] > shard["cub", "128", "factorized", "0"]
+    # data count: FFHQ-128's models segment CelebAMask-HQ's 24,183 training images (fixed
+    # protocol) with more memory than its 2,824 test images
+    seg = _by(gpu_jobs, "segment", "mem_mb", "dataset", "res", "arch", "data", "split")
+    key = ("ffhq", "128", "factorized", "celebamask")
+    assert seg[(*key, "train")] > seg[(*key, "test")]
 
 
 def test_cancel_preemption_is_refused_before_planning(tmp_path):

@@ -5,7 +5,8 @@
 import shlex
 
 from fdiff.config import ARCHS
-from fdiff.plan.jobsize import GpuThroughput, forward_gflop
+from fdiff.plan import jobsize
+from fdiff.plan.jobsize import GpuThroughput
 from fdiff.plan import targets
 from fdiff.plan.checks import check_config
 from fdiff.plan.experiments import PRETRAINED, PRIOR_KINDS, Plan
@@ -171,24 +172,118 @@ GPU_RESOURCES = dict(
     runtime=GPU_RES["runtime"],
 )
 GPU_THROUGHPUT = GpuThroughput(
-    GPU_RES["tflops"], GPU_RES["safety"], GPU_RES["min_runtime"]
+    GPU_RES["tflops"],
+    GPU_RES["safety"],
+    GPU_RES["min_runtime"],
+    GPU_RES["max_runtime"],
+    GPU_RES["base_mem_mb"],
+    GPU_RES["mem_mb"],
 )
 
 
-def gpu_model_resources(forwards, arch=None):
-    """GPU_RESOURCES of a job that runs the model {dataset}-{res}/{arch} (or `arch`)
-    forwards(w) times (images x steps): its runtime from the model's FLOPs (fdiff.plan.jobsize,
-    docs/workflow.md). A shipped model is costed as the factorized model it is."""
+def gpu_job_resources(work):
+    """GPU_RESOURCES of a job whose runtime and host memory follow from work(w), a
+    fdiff.plan.jobsize.GpuWork (docs/workflow.md); work(w) None (a dataset of unknown size): the
+    flat gpu_resources.runtime and mem_mb."""
 
     def runtime(w):
-        name = arch or w.arch
-        model = run_config(exp_name(w), name)["model"] if name != PRETRAINED else {}
-        model = model or experiment(w)["model"]
-        name = "factorized" if name == PRETRAINED else name
-        gflop = forward_gflop(model.get("preset"), name, model.get("num_regions", 3))
-        return GPU_THROUGHPUT.minutes(forwards(w), gflop)
+        x = work(w)
+        return GPU_RES["runtime"] if x is None else GPU_THROUGHPUT.runtime(x)
 
-    return {**GPU_RESOURCES, "runtime": runtime}
+    def mem_mb(w):
+        x = work(w)
+        return GPU_RES["mem_mb"] if x is None else GPU_THROUGHPUT.mem_mb(x)
+
+    return {**GPU_RESOURCES, "runtime": runtime, "mem_mb": mem_mb}
+
+
+def job_model(w, arch=None):
+    """(preset, arch, K) of the model {dataset}-{res}/{arch} (or `arch`) a job runs; a
+    shipped model is costed as the factorized model it is."""
+    name = arch or w.arch
+    model = run_config(exp_name(w), name)["model"] if name != PRETRAINED else {}
+    model = model or experiment(w)["model"]
+    name = "factorized" if name == PRETRAINED else name
+    return model.get("preset"), name, model.get("num_regions", 3)
+
+
+def split_size(data, split):
+    return jobsize.split_images(data, DATASETS[data], split)
+
+
+def sup_preset(w):
+    return {str(k): v for k, v in config["supervised"]["preset"].items()}[str(w.res)]
+
+
+def sampling_resources(images, steps, arch=None, frames=1, soft=False):
+    """A sampling job: images(w) drawn in steps(w) steps (`frames` kept per image)."""
+    return gpu_job_resources(
+        lambda w: jobsize.sampling(
+            *job_model(w, arch),
+            images(w),
+            steps(w),
+            int(w.res),
+            frames(w) if callable(frames) else frames,
+            soft,
+        )
+    )
+
+
+def segment_work(w):
+    n = split_size(w.data, w.split)
+    return None if n is None else jobsize.segmentation(*job_model(w), n, int(w.res))
+
+
+def tsweep_work(w):
+    n = split_size(w.data, eval_spec(w.data, w.res)["split"])
+    ts = len(experiment(w)["segment"]["tsweep"])
+    if n is None:
+        return None
+    return jobsize.segmentation(*job_model(w), n, int(w.res), passes=ts, maps=2)
+
+
+def fid_work(w):
+    exp = experiment(w)
+    ref = split_size(w.dataset, exp["fid_ref_split"])
+    if ref is None:
+        return None
+    return jobsize.fid(exp["sample"]["num"], min(ref, exp["fid_ref_limit"] or ref))
+
+
+def consistency_work(w):
+    return jobsize.supervised(sup_preset(w), experiment(w)["sample"]["num"], int(w.res))
+
+
+def kmeans_work(w, samples=False):
+    data = w.dataset if samples else w.data
+    fit = split_size(data, "train")
+    n = 0 if samples else split_size(data, w.split)
+    streamed = experiment(w)["sample"]["num"] if samples else 0
+    if fit is None or n is None:
+        return None
+    fit = min(fit, jobsize.KMEANS_FIT_LIMIT)
+    return jobsize.kmeans(
+        job_model(w, "ddpm")[0],
+        fit,
+        n,
+        int(w.res),
+        jobsize.KMEANS_NOISE_LEVELS,
+        streamed,
+    )
+
+
+def train_supervised_work(w):
+    n, sup = split_size(w.data, "train"), config["supervised"]
+    if n is None:
+        return None
+    return jobsize.supervised(
+        sup_preset(w), n, int(w.res), sup["steps"], sup["batch_size"]
+    )
+
+
+def segment_supervised_work(w):
+    n = split_size(w.data, w.split)
+    return None if n is None else jobsize.supervised(sup_preset(w), n, int(w.res))
 
 
 CPU_RESOURCES = dict(mem_mb=CPU_RES["mem_mb"], runtime=CPU_RES["runtime"])

@@ -21,7 +21,7 @@ rule segment:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_job_resources(segment_work),
     params:
         t=lambda w: experiment(w)["segment"]["t"],
         bs=lambda w: experiment(w)["segment"]["batch_size"],
@@ -73,7 +73,7 @@ rule tsweep:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_job_resources(tsweep_work),
     params:
         ts=lambda w: " ".join(map(str, experiment(w)["segment"]["tsweep"])),
         split=lambda w: eval_spec(w.data, w.res)["split"],
@@ -98,7 +98,7 @@ rule fid:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_job_resources(fid_work),
     params:
         split=lambda w: experiment(w)["fid_ref_split"],
         limit=lambda w: experiment(w)["fid_ref_limit"],
@@ -124,7 +124,7 @@ rule consistency:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_job_resources(consistency_work),
     params:
         masks=lambda w, input: (
             f"--masks {shlex.quote(input.masks)}" if "masks" in input.keys() else ""
@@ -153,7 +153,7 @@ rule baseline_kmeans:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_job_resources(kmeans_work),
     shell:
         "OMP_NUM_THREADS={threads} fdiff baseline-kmeans --model {input.model:q}"
         " --data {input.data:q} --fit-split train --split {wildcards.split}"
@@ -176,7 +176,7 @@ rule baseline_kmeans_samples:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_job_resources(lambda w: kmeans_work(w, samples=True)),
     shell:
         "OMP_NUM_THREADS={threads} fdiff baseline-kmeans --model {input.model:q}"
         " --data {input.data:q} --fit-split train --samples {input.samples:q}"
@@ -242,7 +242,7 @@ rule train_supervised:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_job_resources(train_supervised_work),
     params:
         rundir=L.supervised_dir(),
         args=supervised_args,
@@ -265,7 +265,7 @@ rule segment_supervised:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **GPU_RESOURCES,
+        **gpu_job_resources(segment_supervised_work),
     shell:
         "OMP_NUM_THREADS={threads} fdiff segment-supervised --model {input.model:q}"
         " --data {input.data:q} --split {wildcards.split} --out {output:q} > {log:q} 2>&1"

@@ -182,9 +182,9 @@ rule interpolate:
     threads: GPU_RES["threads"]
     resources:
         # the two ends and `num` frames between them, each denoised from t
-        **gpu_model_resources(
-            lambda w: (config["figures"]["interpolation"]["num"] + 2)
-            * config["figures"]["interpolation"]["t"],
+        **sampling_resources(
+            lambda w: config["figures"]["interpolation"]["num"] + 2,
+            lambda w: config["figures"]["interpolation"]["t"],
             arch="factorized",
         ),
     params:

@@ -26,8 +26,8 @@ rule sample_shard:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **gpu_model_resources(
-            lambda w: shard_range(w)[1] * experiment(w)["sample"]["steps"]
+        **sampling_resources(
+            lambda w: shard_range(w)[1], lambda w: experiment(w)["sample"]["steps"]
         ),
     params:
         s=lambda w: experiment(w)["sample"],
@@ -74,9 +74,12 @@ rule sample_figure:
         "../../envs/torch.yaml"
     threads: GPU_RES["threads"]
     resources:
-        **gpu_model_resources(
-            lambda w: experiment(w)["figure_samples"]["num"]
-            * experiment(w)["figure_samples"]["steps"]
+        # soft masks and the trajectory's frames of each image
+        **sampling_resources(
+            lambda w: experiment(w)["figure_samples"]["num"],
+            lambda w: experiment(w)["figure_samples"]["steps"],
+            frames=lambda w: len(experiment(w)["figure_samples"]["trajectory"]) + 1,
+            soft=True,
         ),
     params:
         s=lambda w: experiment(w)["figure_samples"],
