@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fdiff.plan.slurm_preempt import parse_partitions, refusal
+from fdiff.plan.slurm_preempt import caution, parse_partitions, refusal
 
 # `scontrol show partition -o` of the two-node fixture without preemption (tests/slurm/cluster.sh,
 # SLURM 22.05), captured 2026-12-05.
@@ -56,3 +56,13 @@ def test_no_partition_named_means_the_default_one():
     text = _with_mode("CANCEL", partition="cpu")
     assert "'cpu'" in refusal(parse_partitions(text), [None])
     assert refusal(parse_partitions(_with_mode("CANCEL")), [None]) is None
+
+
+def test_suspend_passes_with_a_caution_naming_it():
+    parts = parse_partitions(_with_mode("SUSPEND,GANG"))
+    assert refusal(parts, ["cpu", "gpu"]) is None
+    note = caution(parts, ["cpu", "gpu"])
+    assert note is not None and "\n" not in note
+    assert "'gpu' (PreemptMode=SUSPEND)" in note and "'cpu'" not in note and "REQUEUE" in note
+    assert caution(parse_partitions(_with_mode("REQUEUE")), ["gpu"]) is None
+    assert caution(parts, ["cpu"]) is None

@@ -66,9 +66,13 @@ if workflow.is_main_process:
     from fdiff.plan.slurm_preempt import check_partitions
 
     try:
-        check_partitions(_slurm_partitions())
+        note = check_partitions(_slurm_partitions())
     except FdiffError as e:  # one line naming the partition and mode
         raise ValueError(str(e)) from None
+    if note:
+        from snakemake.logging import logger
+
+        logger.warning(note)
 
 
 wildcard_constraints:
