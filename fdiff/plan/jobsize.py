@@ -246,16 +246,19 @@ class GpuThroughput:
     max_mem_mb: int  # host MB: the most one GPU job asks (config mem_mb: a node's per GPU)
 
     def __post_init__(self):
-        for key, value, ok in [
-            ("tflops", self.tflops, self.tflops > 0),
-            ("safety", self.safety, self.safety >= 1),
-            ("min_runtime", self.min_runtime, self.min_runtime >= 1),
-            ("max_runtime", self.max_runtime, self.max_runtime >= self.min_runtime),
-            ("base_mem_mb", self.base_mem_mb, self.base_mem_mb >= 1),
-            ("mem_mb", self.max_mem_mb, self.max_mem_mb >= self.base_mem_mb),
-        ]:
+        # mem_mb below base_mem_mb is accepted: every job then asks mem_mb, the flat request
+        # that configs written before the sizing gave, so an upgrade does not break them
+        for key, value, ok, expected in [
+            ("tflops", self.tflops, self.tflops > 0, "a number > 0"),
+            ("safety", self.safety, self.safety >= 1, "a number >= 1"),
+            ("min_runtime", self.min_runtime, self.min_runtime >= 1, "minutes >= 1"),
+            ("max_runtime", self.max_runtime, self.max_runtime >= self.min_runtime,
+             f"minutes >= min_runtime ({self.min_runtime})"),
+            ("base_mem_mb", self.base_mem_mb, self.base_mem_mb >= 1, "MB >= 1"),
+            ("mem_mb", self.max_mem_mb, self.max_mem_mb >= 1, "MB >= 1"),
+        ]:  # fmt: skip
             if not ok:
-                raise FdiffError(f"config: gpu_resources.{key} = {value!r}: out of range")
+                raise FdiffError(f"config: gpu_resources.{key} = {value!r}: expected {expected}")
 
     def minutes(self, forwards: float, gflop: float, gpus: int = 1) -> int:
         """SLURM runtime (minutes) of `forwards` forward passes of `gflop` GFLOP each."""

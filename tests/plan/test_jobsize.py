@@ -65,8 +65,16 @@ def test_unknown_preset_and_bad_settings_are_named():
         forward_gflop("paper256", "factorized")
     with pytest.raises(FdiffError, match="gpu_resources.tflops"):
         _gpu(tflops=0)
-    with pytest.raises(FdiffError, match="gpu_resources.mem_mb = 4000"):
-        _gpu(max_mem_mb=4000)  # below base_mem_mb
+    with pytest.raises(FdiffError, match="gpu_resources.max_runtime = 20: expected minutes >= "):
+        _gpu(max_runtime=20)
+
+
+def test_a_node_memory_below_the_base_asks_it_flat():
+    """A config from before the sizing (mem_mb 2000, no base_mem_mb: the schema's 8000) still
+    plans: every GPU job asks its mem_mb, as it did."""
+    work = jobsize.fid(1000, 1000)
+    assert _gpu(max_mem_mb=2000).mem_mb(work) == 2000
+    assert _gpu().mem_mb(work) > 8000
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
