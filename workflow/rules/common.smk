@@ -5,9 +5,8 @@
 import shlex
 
 from fdiff.config import ARCHS
-from fdiff.plan import jobsize
+from fdiff.plan import jobsize, targets
 from fdiff.plan.jobsize import GpuThroughput
-from fdiff.plan import targets
 from fdiff.plan.checks import check_config
 from fdiff.plan.experiments import PRETRAINED, PRIOR_KINDS, Plan
 from fdiff.plan.launch import launcher
@@ -169,11 +168,9 @@ GPU_RES = config["gpu_resources"]
 CPU_RES = config["cpu_resources"]
 
 
+# every GPU job's runtime and mem_mb come from its work (gpu_job_resources)
 GPU_RESOURCES = dict(
-    **gpu_request(GPU_RES["gpu"]),
-    cpus_per_gpu=GPU_RES["cpus_per_gpu"],
-    mem_mb=GPU_RES["mem_mb"],
-    runtime=GPU_RES["runtime"],
+    **gpu_request(GPU_RES["gpu"]), cpus_per_gpu=GPU_RES["cpus_per_gpu"]
 )
 GPU_THROUGHPUT = GpuThroughput(
     GPU_RES["tflops"],
